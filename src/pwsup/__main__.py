@@ -1,0 +1,6 @@
+"""`python -m pwsup`."""
+
+from pwsup.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The environment the command receives: pwsup's own plus the documented additions.
+
+The contract (names as proc_wrapper exports them, so existing tasks keep working):
+
+| variable | value |
+|---|---|
+| PROC_WRAPPER_OFFLINE_MODE | TRUE when the run is not reported, else FALSE |
+| PROC_WRAPPER_TASK_EXECUTION_UUID | the execution's UUID, once the server created it |
+| PROC_WRAPPER_TASK_NAME / _TASK_UUID | the Task, when known |
+| PROC_WRAPPER_PROCESS_TIMEOUT_SECONDS | the attempt time limit, -1 for none |
+| PROC_WRAPPER_PROCESS_TERMINATION_GRACE_PERIOD_SECONDS | the grace period |
+| PROC_WRAPPER_MAX_CONCURRENCY | the concurrency limit, -1 for none |
+| PROC_WRAPPER_PREVENT_OFFLINE_EXECUTION | TRUE/FALSE |
+| PROC_WRAPPER_DEPLOYMENT, _TASK_VERSION_NUMBER/_TEXT/_SIGNATURE | when set |
+| PROC_WRAPPER_ENABLE_STATUS_UPDATE_LISTENER, _STATUS_UPDATE_HOST, | when the status |
+| _STATUS_UPDATE_SOCKET_PORT, _STATUS_UPDATE_INTERVAL_SECONDS, ...  | listener is on  |
+| TASK_CONFIG (--env-var-name-for-config) | the resolved configuration as JSON (`{}` if none) |
+
+The API key and the Rollbar token are never exported: a command that needs them must be
+given them explicitly.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from pwsup.params import Params
+
+PREFIX = "PROC_WRAPPER_"
+
+
+def _number(value: float | int | None) -> str:
+    if value is None:
+        return "-1"
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _flag(value: bool) -> str:
+    return "TRUE" if value else "FALSE"
+
+
+def build(params: Params, base: Mapping[str, str], *, execution_uuid: str | None = None,
+          config_json: str = "{}") -> dict[str, str]:
+    env = dict(base)
+    add = {
+        "OFFLINE_MODE": _flag(not params.online),
+        "PROCESS_TIMEOUT_SECONDS": _number(params.attempt_timeout),
+        "PROCESS_TERMINATION_GRACE_PERIOD_SECONDS":
+            _number(params.process_termination_grace_period),
+        "MAX_CONCURRENCY": _number(params.max_concurrency),
+        "PREVENT_OFFLINE_EXECUTION": _flag(params.prevent_offline_execution),
+        "TASK_EXECUTION_UUID": execution_uuid,
+        "TASK_NAME": params.task_name,
+        "TASK_UUID": params.task_uuid,
+        "DEPLOYMENT": params.deployment,
+        "TASK_VERSION_NUMBER": None if params.task_version_number is None
+        else str(params.task_version_number),
+        "TASK_VERSION_TEXT": params.task_version_text,
+        "TASK_VERSION_SIGNATURE": params.task_version_signature,
+    }
+    if params.enable_status_update_listener:
+        add.update({
+            "ENABLE_STATUS_UPDATE_LISTENER": "TRUE",
+            "STATUS_UPDATE_HOST": params.status_update_host,
+            "STATUS_UPDATE_SOCKET_PORT": str(params.status_update_socket_port),
+            "STATUS_UPDATE_INTERVAL_SECONDS": _number(params.status_update_interval),
+            "STATUS_UPDATE_MESSAGE_MAX_BYTES": str(params.status_update_message_max_bytes),
+        })
+    for name, value in add.items():
+        if value is not None:
+            env[PREFIX + name] = value
+    for secret in ("API_KEY", "ROLLBAR_ACCESS_TOKEN"):
+        env.pop(PREFIX + secret, None)
+        env.pop("PWSUP_" + secret, None)
+    if params.env_var_name_for_config:
+        env[params.env_var_name_for_config] = config_json
+    return env

@@ -1,0 +1,80 @@
+"""Turning the configured command into the argv that is exec'd.
+
+Rules (a shell is involved only when a *string* asks for one):
+- A command given as arguments is exec'd verbatim: `pwsup -- echo --x=1` prints `--x=1`.
+  proc_wrapper instead ran `/bin/sh -c argv0 argv1 ...` whenever an argument contained a
+  shell character, which silently dropped the arguments.
+- A command given as one string (`-c`, `PROC_WRAPPER_TASK_COMMAND`) runs under `/bin/sh -c`
+  when it contains characters only a shell understands (quotes, `$`, `;`, `|`, `=`, ...);
+  otherwise it is split like a shell would and exec'd directly, so signals reach it.
+- `--shell-mode enable` always uses `/bin/sh -c` (arguments are joined with spaces);
+  `--shell-mode disable` never does (a string is split with shell quoting rules).
+- Shell wrapping such as Docker's shell-form `CMD` (`/bin/sh -c 'python app.py'`) is
+  stripped when what it wraps is a simple command, so that command is exec'd directly and
+  gets signals itself. A wrapped script that needs a shell keeps its own shell (proc_wrapper
+  swapped it for `/bin/sh`, which breaks bash scripts).
+"""
+
+from __future__ import annotations
+
+SHELL = "/bin/sh"
+_SHELL_NAMES = frozenset({"sh", "bash", "csh", "zsh", "fish", "ash", "dash"})
+_PLAIN_PUNCTUATION = frozenset("_-/. ")
+
+
+class CommandError(ValueError):
+    """The command cannot be turned into an argv (e.g. unbalanced quotes)."""
+
+
+def needs_shell(script: str) -> bool:
+    """True when the script has a character other than letters, digits and `_-/. `."""
+    return any(not (c.isalnum() or c in _PLAIN_PUNCTUATION) for c in script.strip())
+
+
+def _split(script: str) -> list[str]:
+    import shlex
+
+    try:
+        return shlex.split(script)
+    except ValueError as e:
+        raise CommandError(f"cannot split the command line into arguments: {e}") from None
+
+
+def _wrapped_script(argv: list[str]) -> str | None:
+    """The script of `/abs/path/<shell> -c '<script>'`, when argv is exactly that."""
+    is_shell = argv[0].startswith("/") and argv[0].rsplit("/", 1)[-1] in _SHELL_NAMES
+    return argv[2] if len(argv) == 3 and argv[1] == "-c" and is_shell else None
+
+
+def strip_shell_wrapping(argv: list[str]) -> list[str]:
+    """Remove `/bin/sh -c 'simple command'` layers, as long as what is left is simple."""
+    while (script := _wrapped_script(argv)) is not None and not needs_shell(script):
+        inner = _split(script)
+        if not inner:
+            break
+        argv = inner
+    return argv
+
+
+def resolve(
+    command: tuple[str, ...],
+    command_line: str | None,
+    *,
+    shell_mode: str = "auto",
+    strip_wrapping: bool = True,
+) -> list[str]:
+    """Return the argv to exec for a configured command (argv form or string form)."""
+    if command_line is not None:
+        if shell_mode == "enable" or (shell_mode == "auto" and needs_shell(command_line)):
+            argv = [SHELL, "-c", command_line]
+        else:
+            argv = _split(command_line)
+    elif shell_mode == "enable":
+        argv = [SHELL, "-c", " ".join(command)]
+    else:
+        argv = list(command)
+    if strip_wrapping:
+        argv = strip_shell_wrapping(argv)
+    if not argv or not argv[0]:
+        raise CommandError("the command is empty")
+    return argv

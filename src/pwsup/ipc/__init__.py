@@ -1,0 +1,1 @@
+"""Messages between pwsup processes and the channel that carries them."""

@@ -1,0 +1,156 @@
+"""Every message that crosses a process boundary, one frozen dataclass per meaning.
+
+```
+ parent ──Begin, AttemptStarted, AttemptEnded, StatusUpdate, Finish──▶ reporter
+ parent ◀──Permit, Deny, StopRequested, FinishDelivered─────────────── reporter
+ worker ──StatusUpdate──▶ parent (embedded mode, forwarded to the reporter)
+```
+
+Fields hold plain data only (str, int, float, bool, None, and dicts/lists/tuples of
+those), so a message encodes with `marshal` — built in, fast, and unable to run code —
+as `(PROTOCOL, type name, field values)`. Both ends are always the same build of pwsup
+(the reporter is forked from the parent), but the version still guards against a
+mismatched frame being misread: anything that does not decode raises `DecodeError`,
+which the receiver logs and skips.
+"""
+
+from __future__ import annotations
+
+import marshal
+from dataclasses import astuple, dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+PROTOCOL = 1
+
+
+class DecodeError(ValueError):
+    """A frame that is not a valid message of this protocol version."""
+
+
+# -- parent → reporter -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Begin:
+    """Create (or attach to) the execution; answer with Permit or Deny.
+
+    Sent once per run, before the first attempt, when the run is reported."""
+
+    started_at: str
+    """ISO-8601 UTC time the run began."""
+
+
+@dataclass(frozen=True)
+class AttemptStarted:
+    """The command is running. `pgid` is the group to terminate if the parent dies."""
+
+    attempt: int
+    pid: int
+    pgid: int
+    group_signals: bool = True
+    """False with --no-process-group-termination: signal the pid, not the group."""
+
+
+@dataclass(frozen=True)
+class AttemptEnded:
+    """An attempt is over. `exit_code` is shell-style: 128+N for death by signal N."""
+
+    attempt: int
+    exit_code: int
+    timed_out: bool
+    failed_attempts: int
+    timed_out_attempts: int
+    will_retry: bool
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """Progress from the running code (embedded mode): merged into the next update."""
+
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The run is over: deliver the final status, then exit.
+
+    `shutdown` means pwsup was told to stop (SIGTERM/SIGINT), so the delivery is capped by
+    --shutdown-report-timeout instead of --api-final-update-timeout."""
+
+    status: str
+    exit_code: int | None
+    failed_attempts: int
+    timed_out_attempts: int
+    finished_at: str
+    shutdown: bool = False
+    stop_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Further fields of the final update (output value, log tails)."""
+
+
+# -- reporter → parent -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Permit:
+    """Start the command. `execution_uuid` is None when the run is not reported."""
+
+    execution_uuid: str | None
+
+
+@dataclass(frozen=True)
+class Deny:
+    """Do not start the command; exit with `exit_code` (75 conflict, 77 key refused, ...)."""
+
+    exit_code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    """The server stopped the execution: terminate the command, exit 75."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class FinishDelivered:
+    """The final report reached the server (`delivered`) or could not be delivered."""
+
+    delivered: bool
+    detail: str = ""
+
+
+Message = (Begin | AttemptStarted | AttemptEnded | StatusUpdate | Finish
+           | Permit | Deny | StopRequested | FinishDelivered)
+
+_TYPES: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (Begin, AttemptStarted, AttemptEnded, StatusUpdate, Finish,
+                Permit, Deny, StopRequested, FinishDelivered)
+}
+
+
+def encode(message: Message) -> bytes:
+    return marshal.dumps((PROTOCOL, type(message).__name__, astuple(message)))
+
+
+def decode(payload: bytes) -> Message:
+    """Rebuild a message, or raise DecodeError saying why not."""
+    try:
+        version, name, values = marshal.loads(payload)
+    except (ValueError, EOFError, TypeError) as e:
+        raise DecodeError(f"undecodable frame ({e})") from None
+    if version != PROTOCOL:
+        raise DecodeError(f"protocol {version!r}, expected {PROTOCOL}")
+    cls = _TYPES.get(name) if isinstance(name, str) else None
+    if cls is None or not isinstance(values, tuple):
+        raise DecodeError(f"unknown message type {name!r}")
+    try:
+        message: Message = cls(*values)
+    except TypeError as e:
+        raise DecodeError(f"bad fields for {name}: {e}") from None
+    return message

@@ -1,0 +1,274 @@
+"""Value kinds and option specs: the vocabulary the option table in `params.py` is written in.
+
+A *kind* turns the text of a command-line value or an environment variable into a typed
+value, or raises `ValueError` with a message that says what was expected. Every kind parses
+the command line and the environment the same way, so `-t 5` and
+`PROC_WRAPPER_PROCESS_TIMEOUT_SECONDS=5` can never disagree (proc_wrapper kept CLI numbers
+as strings and crashed on them).
+
+A `Spec` is the metadata of one option: its flags, environment variables, kind, help text
+and group. `params.option()` attaches a spec to a dataclass field, so the `Params` class
+body is the single table that argparse, the environment reader, validation, `--help` and
+the README's option reference are all generated from.
+"""
+
+from __future__ import annotations
+
+import math
+
+TYPE_CHECKING = False  # `typing` costs start-up time; annotations are only for mypy
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Literal
+
+    CliAction = Literal["value", "set_true", "set_false", "append"]
+
+ENV_PREFIXES = ("PROC_WRAPPER_", "PWSUP_")
+"""Every option's environment variables exist under both prefixes: upstream's and ours."""
+
+_TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
+
+
+class Kind:
+    """How a text value becomes a typed one. Subclasses override `parse` and `doc`."""
+
+    def metavar(self) -> str:
+        return "VALUE"
+
+    def parse(self, text: str) -> object:
+        return text
+
+    def doc(self) -> str:
+        """A short description of the accepted values, for help and the README."""
+        return "text"
+
+
+class Text(Kind):
+    def metavar(self) -> str:
+        return "TEXT"
+
+
+class Url(Kind):
+    def metavar(self) -> str:
+        return "URL"
+
+    def parse(self, text: str) -> object:
+        url = text.strip().rstrip("/")
+        if not url.startswith(("http://", "https://")) or len(url.split("//", 1)[1]) == 0:
+            raise ValueError(f"expected an http:// or https:// URL, got {text!r}")
+        return url
+
+    def doc(self) -> str:
+        return "http(s) URL"
+
+
+class Boolean(Kind):
+    def metavar(self) -> str:
+        return "BOOL"
+
+    def parse(self, text: str) -> object:
+        word = text.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+        raise ValueError(f"expected TRUE/FALSE, 1/0 or yes/no, got {text!r}")
+
+    def doc(self) -> str:
+        return "TRUE/FALSE, 1/0, yes/no"
+
+
+def _number(text: str, *, integer: bool) -> float:
+    stripped = text.strip()
+    try:
+        value = float(int(stripped)) if integer else float(stripped)
+    except ValueError:
+        what = "a whole number" if integer else "a number"
+        raise ValueError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {text!r}")
+    return value
+
+
+class Integer(Kind):
+    """A whole number. With `unlimited`, any negative value means "no limit" (None)."""
+
+    def __init__(self, minimum: int | None = None, maximum: int | None = None,
+                 unlimited: bool = False) -> None:
+        self.minimum, self.maximum, self.unlimited = minimum, maximum, unlimited
+
+    def metavar(self) -> str:
+        return "N"
+
+    def parse(self, text: str) -> object:
+        value = int(_number(text, integer=True))
+        if self.unlimited and value < 0:
+            return None
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"must be at least {self.minimum}, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"must be at most {self.maximum}, got {value}")
+        return value
+
+    def doc(self) -> str:
+        return "integer" + ("; -1 = no limit" if self.unlimited else "")
+
+
+class Seconds(Kind):
+    """A duration in seconds (fractions allowed). With `unlimited`, negative means None."""
+
+    def __init__(self, unlimited: bool = False, positive: bool = False) -> None:
+        self.unlimited, self.positive = unlimited, positive
+
+    def metavar(self) -> str:
+        return "SECONDS"
+
+    def parse(self, text: str) -> object:
+        value = _number(text, integer=False)
+        if self.unlimited and value < 0:
+            return None
+        if value < 0 or (self.positive and value == 0):
+            bound = "greater than 0" if self.positive else "0 or more"
+            suffix = " (or -1 for no limit)" if self.unlimited else ""
+            raise ValueError(f"must be {bound}{suffix}, got {text.strip()}")
+        return value
+
+    def doc(self) -> str:
+        return "seconds" + ("; -1 = no limit" if self.unlimited else "")
+
+
+class Probability(Kind):
+    def metavar(self) -> str:
+        return "P"
+
+    def parse(self, text: str) -> object:
+        value = _number(text, integer=False)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"must be between 0 and 1, got {text.strip()}")
+        return value
+
+    def doc(self) -> str:
+        return "0.0 to 1.0"
+
+
+class Choice(Kind):
+    """One of a fixed set, matched case-insensitively; `aliases` map extra spellings."""
+
+    def __init__(self, choices: tuple[str, ...],
+                 aliases: tuple[tuple[str, str], ...] = ()) -> None:
+        self.choices, self.aliases = choices, aliases
+
+    def metavar(self) -> str:
+        return "{" + ",".join(self.choices) + "}"
+
+    def parse(self, text: str) -> object:
+        wanted = text.strip().lower()
+        for choice in self.choices:
+            if choice.lower() == wanted:
+                return choice
+        for alias, choice in self.aliases:
+            if alias.lower() == wanted:
+                return choice
+        raise ValueError(f"expected one of {', '.join(self.choices)}, got {text!r}")
+
+    def doc(self) -> str:
+        return " | ".join(self.choices)
+
+
+class JsonObject(Kind):
+    def metavar(self) -> str:
+        return "JSON"
+
+    def parse(self, text: str) -> object:
+        import json
+
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise ValueError(f"expected a JSON object, but it is not valid JSON ({e})") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object, got a JSON {type(value).__name__}")
+        return value
+
+    def doc(self) -> str:
+        return "JSON object"
+
+
+class Locations(Kind):
+    """A list of secret locations. In the environment: separated by `,` or `;`, and a
+    backslash escapes the next character (so a location may contain a comma)."""
+
+    def metavar(self) -> str:
+        return "LOCATION"
+
+    def parse(self, text: str) -> object:
+        return tuple(split_escaped(text))
+
+    def doc(self) -> str:
+        return "location; repeatable (env: comma-separated)"
+
+
+class Argv(Kind):
+    """The positional command. Never parsed from text; present for documentation."""
+
+    def metavar(self) -> str:
+        return "COMMAND"
+
+    def doc(self) -> str:
+        return "command and arguments"
+
+
+def split_escaped(text: str, separators: str = ",;") -> list[str]:
+    """Split on any of `separators`, honouring backslash escapes; drop blank items."""
+    items: list[str] = []
+    current: list[str] = []
+    chars = iter(text)
+    for ch in chars:
+        if ch == "\\":
+            current.append(next(chars, "\\"))
+        elif ch in separators:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
+
+class Spec:
+    """Everything the loader, argparse and the docs need to know about one option.
+
+    A plain class rather than a dataclass: the table has a hundred of these, and the
+    parent's start-up time is measured (dataclass machinery costs milliseconds)."""
+
+    __slots__ = ("cli", "default", "derived", "env", "flags", "group", "help", "kind", "new",
+                 "secret")
+
+    def __init__(self, default: object, *, kind: Kind, group: str, help: str,
+                 flags: tuple[str, ...] = (), env: tuple[str, ...] = (),
+                 cli: CliAction = "value", secret: bool = False, derived: str = "",
+                 new: bool = False) -> None:
+        self.default = default
+        self.kind = kind
+        self.group = group
+        self.help = help
+        self.flags = flags
+        self.env = env
+        """Environment names without prefix; each exists as PROC_WRAPPER_<name> and PWSUP_<name>."""
+        self.cli = cli
+        self.secret = secret
+        self.derived = derived
+        """When set, the default is computed from other options; this text documents how."""
+        self.new = new
+        """True for options proc_wrapper does not have."""
+
+    def env_names(self) -> list[str]:
+        return [prefix + name for name in self.env for prefix in ENV_PREFIXES]
+
+    def label(self) -> str:
+        """How error messages name the option: its long flag, else its first env name."""
+        longs: Sequence[str] = [f for f in self.flags if f.startswith("--")]
+        if longs:
+            return longs[0]
+        return self.env_names()[0] if self.env else "command"

@@ -1,0 +1,1 @@
+"""The supervising processes: parent (event loop), reporter, and the child spawn path."""

@@ -1,0 +1,134 @@
+"""What runs in the child between fork and exec, and how its failure gets back to us.
+
+The command is started with fork + exec rather than `subprocess`: the parent is single
+threaded (so fork is safe), and the child needs steps `subprocess` cannot express on every
+supported Python: its own process group, the terminal's foreground, PR_SET_PDEATHSIG, and
+the exact signal state pwsup was given. The order matters:
+
+1. (parent) block all signals, fork;
+2. (child) setpgid(0, 0) — the parent does the same for the child, so neither order races;
+3. (child) take the terminal's foreground if pwsup had it (SIGTTOU is blocked, so allowed);
+4. (child) PR_SET_PDEATHSIG, then re-check the parent is still ours;
+5. (child) restore dispositions, chdir, restore the original mask, exec.
+
+An exec failure is reported through a close-on-exec pipe as `errno:message` (no pickle in
+a half-made process), and the child leaves with `_exit(127)` for "not found" or
+`_exit(126)` for "cannot execute", the shell's convention. EOF on that pipe with no data
+means exec succeeded.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from pwsup import exitcodes
+from pwsup.supervisor import procs
+from pwsup.supervisor.signals import BlockedSignals
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import NoReturn
+
+    from pwsup.supervisor.signals import SignalSetup
+
+
+class SpawnRequest:
+    """What to start and how."""
+
+    __slots__ = ("argv", "close_fds", "cwd", "death_signal", "env", "foreground_tty")
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str], cwd: str, *,
+                 foreground_tty: int | None, death_signal: int,
+                 close_fds: tuple[int, ...] = ()) -> None:
+        self.argv = argv
+        self.env = env
+        self.cwd = cwd
+        self.foreground_tty = foreground_tty
+        """The terminal fd whose foreground the command should get, or None."""
+        self.death_signal = death_signal
+        self.close_fds = close_fds
+        """Fds the child must not keep before exec (not needed for close-on-exec ones)."""
+
+
+class SpawnError(Exception):
+    """The command could not be started; `exit_code` is 126 or 127."""
+
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_code_for_errno(number: int) -> int:
+    return exitcodes.NOT_FOUND if number in (errno.ENOENT, errno.ENOTDIR) else \
+        exitcodes.NOT_EXECUTABLE
+
+
+def spawn(request: SpawnRequest, signals: SignalSetup) -> int:
+    """Start the command in its own process group; return its pid or raise SpawnError."""
+    err_read, err_write = os.pipe()
+    parent = os.getpid()
+    with BlockedSignals():
+        pid = os.fork()
+        if pid == 0:
+            os.close(err_read)
+            _run_child(request, signals, parent, err_write)
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass  # the child already exec'd (EACCES) or exited (ESRCH); it set it itself
+    os.close(err_write)
+    report = _read_all(err_read)
+    if report:
+        os.waitpid(pid, 0)  # the child is exiting right now; reap it before reporting
+        number_text, _, message = report.decode("utf-8", "replace").partition(":")
+        number = int(number_text) if number_text.isdigit() else errno.ENOEXEC
+        raise SpawnError(exit_code_for_errno(number), message)
+    return pid
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    try:
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _run_child(request: SpawnRequest, signals: SignalSetup, parent: int,
+               err_write: int) -> NoReturn:
+    """Everything the child does before exec. Never returns."""
+    step = "setting up the command's process"
+    try:
+        os.setpgid(0, 0)
+        if request.foreground_tty is not None:
+            try:
+                os.tcsetpgrp(request.foreground_tty, os.getpid())
+            except OSError:
+                pass  # the terminal went away: the command simply runs in the background
+        procs.set_parent_death_signal(request.death_signal)
+        if os.getppid() != parent:
+            os._exit(exitcodes.FAILURE)  # pwsup died before we could ask to be told
+        for fd in request.close_fds:
+            procs.close_quietly(fd)
+        signals.restore_in_child()
+        step = f"changing to the directory {request.cwd!r}"
+        os.chdir(request.cwd)
+        signals.restore_mask_in_child()
+        step = f"executing {request.argv[0]!r}"
+        os.execvpe(request.argv[0], list(request.argv), request.env)
+    except OSError as e:
+        _report_and_exit(err_write, e.errno or errno.ENOEXEC, f"{step}: {e.strerror}")
+    except BaseException as e:
+        _report_and_exit(err_write, errno.ENOEXEC, f"{step}: {e!r}")
+    os._exit(exitcodes.NOT_EXECUTABLE)  # unreachable: exec either replaced us or raised
+
+
+def _report_and_exit(err_write: int, number: int, message: str) -> NoReturn:
+    try:
+        os.write(err_write, f"{number}:{message}".encode("utf-8", "replace"))
+    finally:
+        os._exit(exit_code_for_errno(number))

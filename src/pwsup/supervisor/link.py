@@ -1,0 +1,123 @@
+"""The parent's end of the reporter: forking it, talking to it, restarting it.
+
+The parent keeps the run's reporting state in a `ReporterSeed` (the execution, the running
+attempt, a pending start or final report). A reporter forked later — after the previous
+one died — starts from that state and is sent what it needs to pick up where the last one
+stopped, so a killed reporter costs at most the request it was in the middle of.
+
+Message classes are imported only when a message is actually sent: an offline run with a
+single attempt never needs one, because the reporter is forked after the command started
+and learns its process group from the seed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from pwsup.ipc.channel import Channel, channel_pair
+from pwsup.supervisor import procs
+from pwsup.supervisor.signals import BlockedSignals
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pwsup.ipc import messages as m
+    from pwsup.log import Log
+    from pwsup.params import Params
+
+RESTART_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0)
+"""Backoff between reporter restarts; after the last one pwsup carries on without one."""
+
+
+class ReporterSeed:
+    """What a (re)started reporter knows from the parent's memory at fork time."""
+
+    def __init__(self, params: Params, title: str) -> None:
+        self.params = params
+        self.title = title
+        self.execution_uuid: str | None = None
+        self.pgid: int | None = None
+        """The running attempt's process group (or pid), to terminate if the parent dies."""
+        self.group_signals = params.process_group_termination
+        self.attempt: tuple[int, int] | None = None
+        """(attempt number, pid) of the running attempt."""
+        self.begin: m.Begin | None = None
+        """A start request the server has not answered yet."""
+        self.finish: m.Finish | None = None
+
+
+class ReporterLink:
+    def __init__(self, seed: ReporterSeed, log: Log) -> None:
+        self.seed = seed
+        self.log = log
+        self.channel: Channel | None = None
+        self.pid: int | None = None
+        self.restarts = 0
+
+    def start(self, close_fds: tuple[int, ...]) -> None:
+        """Fork a reporter and send what it must pick up."""
+        ours, theirs = channel_pair()
+        with BlockedSignals():
+            pid = os.fork()
+            if pid == 0:
+                ours.close()
+                from pwsup.supervisor.reporter import reporter_main
+
+                reporter_main(self.seed, theirs, self.log, close_fds)
+        theirs.close()
+        self.channel, self.pid = ours, pid
+        if self.seed.begin is not None:
+            self.channel.send(self.seed.begin)
+        if self.seed.finish is not None:
+            self.channel.send(self.seed.finish)
+
+    def send(self, message: m.Message) -> None:
+        if self.channel is not None:
+            self.channel.send(message)
+
+    def begin(self, started_at: str) -> None:
+        from pwsup.ipc.messages import Begin
+
+        self.seed.begin = Begin(started_at=started_at)
+        self.send(self.seed.begin)
+
+    def attempt_started(self, number: int, pid: int) -> None:
+        """Record the running attempt; tell a running reporter (a new one reads the seed)."""
+        self.seed.attempt, self.seed.pgid = (number, pid), pid
+        if self.channel is not None:
+            from pwsup.ipc.messages import AttemptStarted
+
+            self.send(AttemptStarted(attempt=number, pid=pid, pgid=pid,
+                                     group_signals=self.seed.group_signals))
+
+    def attempt_ended(self, message: m.AttemptEnded) -> None:
+        self.seed.attempt = self.seed.pgid = None
+        self.send(message)
+
+    def finish(self, message: m.Finish) -> None:
+        self.seed.finish = message
+        self.send(message)
+
+    def permitted(self, execution_uuid: str | None) -> None:
+        self.seed.execution_uuid = execution_uuid
+        self.seed.begin = None  # a restarted reporter must not create a second execution
+
+    def next_restart_delay(self) -> float | None:
+        """The delay before the next restart, or None when restarts are used up."""
+        if self.restarts >= len(RESTART_DELAYS):
+            return None
+        delay = RESTART_DELAYS[self.restarts]
+        self.restarts += 1
+        return delay
+
+    def lost(self) -> None:
+        """Drop our end of the pipe (after EOF, or to tell the reporter to go)."""
+        if self.channel is not None:
+            self.channel.close()
+        self.channel = None
+
+    def kill(self) -> None:
+        """Stop the reporter at once (it has nothing left to deliver)."""
+        self.lost()
+        if self.pid is not None:
+            procs.send_signal(self.pid, signal.SIGKILL, group=False)

@@ -1,0 +1,183 @@
+"""The reporter process: everything that talks to the outside world, away from the parent.
+
+```
+   parent ──messages──▶ ┌───────────── reporter ─────────────┐
+          ◀──replies─── │ loop: poll(parent pipe, wake pipe, │ ──HTTP──▶ API server
+                        │ sink fds) + deadlines              │
+                        │ sink: offline (NullSink) or API    │ ◀──UDP─── the command's
+                        └────────────────────────────────────┘           status updates
+```
+
+It is forked from the parent at start (always, also offline) and again if it dies, so it
+inherits the `Params` and the run's state (`link.ReporterSeed`) without any of it crossing
+the pipe. It imports whatever it needs (requests, ...) after the fork: the parent never does.
+
+It watches the parent: EOF on the pipe before a `Finish` means the parent died (even by
+SIGKILL), and the reporter then terminates the command's process group itself — SIGTERM,
+the grace period, SIGKILL — so a dead supervisor never leaves its command running. (An
+offline parent that is done simply kills its reporter: it has nothing to deliver.)
+
+It ignores the job-control and termination signals a process group receives together
+(a Ctrl-C, `kill -TERM -<pgid>`): the parent decides when the run ends, and the reporter
+must survive long enough to deliver the final report.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import time
+from typing import TYPE_CHECKING, NoReturn
+
+from pwsup.ipc import messages as m
+from pwsup.supervisor import procs
+from pwsup.supervisor.deadlines import Deadlines
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pwsup.ipc.channel import Channel
+    from pwsup.log import Log
+    from pwsup.supervisor.link import ReporterSeed
+
+    Replies = Callable[[m.Message], None]
+
+_IGNORED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
+            signal.SIGUSR2, signal.SIGWINCH, signal.SIGTTIN, signal.SIGTTOU, signal.SIGPIPE)
+_GROUP_POLL = 0.02
+"""How often the group is re-checked after the parent died: these processes are not our
+children, so no event tells us they are gone (the one place pwsup polls)."""
+
+
+
+class Sink:
+    """Where the reporter's messages go. This one is offline: it reports nowhere."""
+
+    def __init__(self, seed: ReporterSeed, reply: Replies, log: Log,
+                 deadlines: Deadlines) -> None:
+        self.seed = seed
+        self.reply = reply
+        self.log = log
+        self.deadlines = deadlines
+
+    def fds(self) -> dict[int, Callable[[], None]]:
+        """Extra fds to poll and what to do when each is readable."""
+        return {}
+
+    def handle(self, message: m.Message) -> None:
+        if isinstance(message, m.Begin):
+            self.reply(m.Permit(None))
+        elif isinstance(message, m.Finish):
+            self.reply(m.FinishDelivered(delivered=False, detail="offline"))
+
+    def close(self) -> None:
+        """The run is over (or the parent is gone): release resources."""
+
+
+class Reporter:
+    """The reporter's event loop."""
+
+    def __init__(self, seed: ReporterSeed, channel: Channel, log: Log) -> None:
+        self.seed = seed
+        self.channel = channel
+        self.log = log
+        self.deadlines = Deadlines()
+        self.finished = False
+        self.sink = make_sink(seed, self.channel.send, log, self.deadlines)
+
+    def run(self) -> NoReturn:
+        try:
+            while not self.channel.eof:
+                self._poll_once()
+            if self.finished:
+                self._exit(0)
+            self.log.warning("pwsup's parent process is gone; terminating the command")
+            self._terminate_orphaned_group()
+            self._exit(1)
+        except BaseException as e:
+            self.log.error(f"reporter failed: {e!r}")
+            self._exit(70)
+
+    def _poll_once(self) -> None:
+        poller = select.poll()
+        handlers = dict(self.sink.fds())
+        poller.register(self.channel.read_fd, select.POLLIN)
+        if self.channel.pending_output:
+            poller.register(self.channel.write_fd, select.POLLOUT)
+        for fd in handlers:
+            poller.register(fd, select.POLLIN)
+        timeout = self.deadlines.next_timeout()
+        ready = poller.poll(None if timeout is None else max(1, int(timeout * 1000) + 1))
+        for fd, _events in ready:
+            if fd == self.channel.read_fd:
+                self._receive()
+            elif fd == self.channel.write_fd:
+                self.channel.flush()
+            elif fd in handlers:
+                handlers[fd]()
+        self.deadlines.fire_due()
+
+    def _receive(self) -> None:
+        for message in self.channel.receive(lambda why: self.log.error(f"bad message: {why}")):
+            if isinstance(message, m.AttemptStarted):
+                self.seed.pgid, self.seed.group_signals = message.pgid, message.group_signals
+                self.seed.attempt = (message.attempt, message.pid)
+            elif isinstance(message, m.AttemptEnded):
+                self.seed.pgid = self.seed.attempt = None
+            elif isinstance(message, m.Finish):
+                self.finished = True
+            self.sink.handle(message)
+
+    def _terminate_orphaned_group(self) -> None:
+        pgid, group = self.seed.pgid, self.seed.group_signals
+        if pgid is None or not procs.send_signal(pgid, signal.SIGTERM, group=group):
+            return
+        grace = self.seed.params.process_termination_grace_period
+        deadline = time.monotonic() + grace
+        while procs.send_signal(pgid, 0, group=group):
+            if time.monotonic() >= deadline:
+                self.log.warning(f"the command ignored SIGTERM for {grace:g} s: sending SIGKILL")
+                procs.send_signal(pgid, signal.SIGKILL, group=group)
+                return
+            time.sleep(_GROUP_POLL)
+
+    def _exit(self, code: int) -> NoReturn:
+        try:
+            self.sink.close()
+            self.channel.flush()
+        finally:
+            os._exit(code)
+
+
+def make_sink(seed: ReporterSeed, reply: Replies, log: Log, deadlines: Deadlines) -> Sink:
+    """The sink for this run: offline for now; the API sink when the run is reported."""
+    return Sink(seed, reply, log, deadlines)
+
+
+def reporter_main(seed: ReporterSeed, channel: Channel, log: Log,
+                  close_fds: tuple[int, ...]) -> NoReturn:
+    """Entry point in the freshly forked reporter (signals are blocked on arrival)."""
+    try:
+        for fd in close_fds:
+            procs.close_quietly(fd)
+        signal.set_wakeup_fd(-1)
+        for signum in _IGNORED:
+            signal.signal(signum, signal.SIG_IGN)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        log.process = "reporter"
+        _set_title(seed.title)
+    except BaseException as e:
+        log.error(f"reporter could not start: {e!r}")
+        os._exit(70)
+    Reporter(seed, channel, log).run()
+
+
+def _set_title(title: str) -> None:
+    try:
+        import setproctitle
+
+        setproctitle.setproctitle(title)
+    except ImportError:  # pragma: no cover - it is a dependency; titles are cosmetic
+        pass
