@@ -42,8 +42,9 @@ def _split(script: str) -> list[str]:
 
 def _wrapped_script(argv: list[str]) -> str | None:
     """The script of `/abs/path/<shell> -c '<script>'`, when argv is exactly that."""
-    is_shell = argv[0].startswith("/") and argv[0].rsplit("/", 1)[-1] in _SHELL_NAMES
-    return argv[2] if len(argv) == 3 and argv[1] == "-c" and is_shell else None
+    if len(argv) != 3 or argv[1] != "-c" or not argv[0].startswith("/"):
+        return None
+    return argv[2] if argv[0].rsplit("/", 1)[-1] in _SHELL_NAMES else None
 
 
 def strip_shell_wrapping(argv: list[str]) -> list[str]:
@@ -56,6 +57,20 @@ def strip_shell_wrapping(argv: list[str]) -> list[str]:
     return argv
 
 
+def _strip_string(command_line: str) -> str:
+    """The string form of stripping: `/bin/sh -c 'x y'` as one string becomes `x y`."""
+    while needs_shell(command_line) and command_line.lstrip().startswith("/"):
+        try:
+            argv = _split(command_line)
+        except CommandError:
+            break
+        script = _wrapped_script(argv)
+        if script is None or needs_shell(script):
+            break  # keep the script's own shell: it may not be /bin/sh
+        command_line = script
+    return command_line
+
+
 def resolve(
     command: tuple[str, ...],
     command_line: str | None,
@@ -65,16 +80,15 @@ def resolve(
 ) -> list[str]:
     """Return the argv to exec for a configured command (argv form or string form)."""
     if command_line is not None:
-        if shell_mode == "enable" or (shell_mode == "auto" and needs_shell(command_line)):
-            argv = [SHELL, "-c", command_line]
+        script = _strip_string(command_line) if strip_wrapping else command_line
+        if shell_mode == "enable" or (shell_mode == "auto" and needs_shell(script)):
+            argv = [SHELL, "-c", script]
         else:
-            argv = _split(command_line)
-    elif shell_mode == "enable":
-        argv = [SHELL, "-c", " ".join(command)]
+            argv = _split(script)
     else:
-        argv = list(command)
-    if strip_wrapping:
-        argv = strip_shell_wrapping(argv)
+        argv = strip_shell_wrapping(list(command)) if strip_wrapping else list(command)
+        if shell_mode == "enable":
+            argv = [SHELL, "-c", " ".join(argv)]
     if not argv or not argv[0]:
         raise CommandError("the command is empty")
     return argv
