@@ -33,7 +33,7 @@ def reference() -> str:
                       "|---|---|---|---|"]
         flags = ", ".join(f"`{f}`" for f in spec.flags) or ("positional" if name == "command"
                                                               else "—")
-        if spec.cli == "value" or spec.cli == "append":
+        if spec.cli in {"value", "append"}:
             flags += f" {spec.kind.metavar()}" if spec.flags else ""
         envs = "<br>".join(f"`{e}`" for e in spec.env) or "—"
         kind = spec.kind.doc()
