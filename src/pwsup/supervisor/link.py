@@ -117,7 +117,10 @@ class ReporterLink:
         self.channel = None
 
     def kill(self) -> None:
-        """Stop the reporter at once (it has nothing left to deliver)."""
-        self.lost()
-        if self.pid is not None:
+        """Stop the reporter at once (it has nothing left to deliver).
+
+        SIGKILL goes first: closing the pipe first would let it see EOF and take it for
+        the parent's death."""
+        if self.pid is not None and self.channel is not None:
             procs.send_signal(self.pid, signal.SIGKILL, group=False)
+        self.lost()

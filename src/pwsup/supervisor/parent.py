@@ -272,15 +272,17 @@ class Supervisor:
         assert attempt is not None
         assert attempt.exit_code is not None
         code = attempt.exit_code
+        if self.stop_signal is not None:
+            self._finish(Status.ABORTED, code)
+            return
+        if self.server_stop is not None:
+            self._finish(Status.ABORTED, exitcodes.TEMPFAIL)
+            return
         if attempt.timed_out:
             self.timed_out_attempts += 1
         elif code != 0:
             self.failed_attempts += 1
-        if self.stop_signal is not None:
-            self._finish(Status.ABORTED, code)
-        elif self.server_stop is not None:
-            self._finish(Status.ABORTED, exitcodes.TEMPFAIL)
-        elif code == 0 and not attempt.timed_out:
+        if code == 0 and not attempt.timed_out:
             self._finish(Status.SUCCEEDED, 0)
         elif self._attempts_left():
             self._schedule_retry(attempt, code)
@@ -394,8 +396,7 @@ class Supervisor:
         self.server_stop = reason
         attempt = self.attempt
         if attempt is not None and attempt.running:
-            self.log.warning(f"the server stopped this execution ({reason}): "
-                             "terminating the command")
+            self.log.warning(f"{reason}: terminating the command")
             self._signal_command(attempt, signal.SIGTERM)
             self._arm_escalation(attempt)
         elif self.phase in (Phase.STARTING, Phase.WAITING):
@@ -487,10 +488,12 @@ class Supervisor:
             return
         from pwsup.ipc.messages import Finish
 
+        command_code = None  # what the server records: the command's own exit code
         if self.attempt is not None and self.attempt.exit_code is not None:
+            command_code = self.attempt.exit_code
             self.reporter.attempt_ended(self._attempt_ended(self.attempt, will_retry=False))
         self.reporter.finish(Finish(
-            status=status.value, exit_code=exit_code, failed_attempts=self.failed_attempts,
+            status=status.value, exit_code=command_code, failed_attempts=self.failed_attempts,
             timed_out_attempts=self.timed_out_attempts, finished_at=_utc_now(),
             shutdown=self.stop_signal is not None))
         if self.reporter.channel is None and self.reporter.next_restart_delay() is None:
@@ -553,7 +556,8 @@ class Supervisor:
                                              if self.stop_signal else ""),
         }[status]
         limit = self.params.max_attempts
+        attempts = (f"attempt {self.attempts} of {limit if limit else 'unlimited'}"
+                    if self.attempts else "not started")
         elapsed = time.monotonic() - self.started
         self.log.info(f"Task '{self.params.display_name}' {outcome}: exit code {exit_code}, "
-                      f"attempt {self.attempts} of {limit if limit else 'unlimited'}, "
-                      f"{elapsed:.3f} s in total")
+                      f"{attempts}, {elapsed:.3f} s in total")

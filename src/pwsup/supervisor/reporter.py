@@ -151,7 +151,11 @@ class Reporter:
 
 
 def make_sink(seed: ReporterSeed, reply: Replies, log: Log, deadlines: Deadlines) -> Sink:
-    """The sink for this run: offline for now; the API sink when the run is reported."""
+    """The API sink when the run is reported, else the offline one."""
+    if seed.params.online:
+        from pwsup.supervisor.api_sink import ApiSink
+
+        return ApiSink(seed, reply, log, deadlines)
     return Sink(seed, reply, log, deadlines)
 
 

@@ -1,0 +1,70 @@
+"""One HTTP attempt against the API server, as an `Outcome` — never an exception.
+
+`requests` is imported here, in the reporter only. Each worker thread has its own
+`requests.Session` (sessions are not thread-safe), so connections are kept alive between
+heartbeats. Every attempt has separate connect and read timeouts; the total deadline of a
+logical request is enforced by the caller, which stops waiting for an attempt that runs
+past it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from pwsup._version import __version__
+from pwsup.api.policy import Outcome
+
+if TYPE_CHECKING:
+    from pwsup.params import Params
+
+USER_AGENT = f"pwsup/{__version__}"
+CONNECT_TIMEOUT_CAP = 10.0
+"""Connecting never waits longer than this, whatever the read timeout."""
+
+
+class ApiClient:
+    def __init__(self, params: Params) -> None:
+        self.base_url = params.api_base_url
+        self._headers = {
+            "Authorization": f"Bearer {params.api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        read = params.api_request_timeout
+        self._timeout = None if read is None else (min(read, CONNECT_TIMEOUT_CAP), read)
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def send(self, method: str, path: str, body: dict[str, Any]) -> Outcome:
+        """Make one attempt. Network errors and timeouts come back as Outcome.error."""
+        try:
+            response = self._session().request(
+                method, self.base_url + path, data=json.dumps(body), headers=self._headers,
+                timeout=self._timeout)
+        except requests.RequestException as e:
+            return Outcome(None, error=f"{type(e).__name__}: {_first_line(e)}")
+        return Outcome(response.status_code, body=_parse(response.text),
+                       retry_after=response.headers.get("Retry-After"))
+
+
+def _parse(text: str) -> object:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0][:300] if str(error) else ""
