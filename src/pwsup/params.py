@@ -521,6 +521,14 @@ class Params:
         return None if self.service else self.process_timeout
 
     @property
+    def log_capture_lines(self) -> int:
+        """Lines of the command's output kept for the final report (0: no capture)."""
+        if not self.online:
+            return 0
+        return max(self.num_log_lines_sent_on_failure, self.num_log_lines_sent_on_timeout,
+                   self.num_log_lines_sent_on_success)
+
+    @property
     def concurrency_limited_service(self) -> bool:
         return self.service and self.max_concurrency is not None
 

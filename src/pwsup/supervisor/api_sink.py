@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import threading
 import time
 from collections import deque
@@ -34,7 +35,9 @@ from pwsup.api.client import ApiClient
 from pwsup.api.policy import Decision, Kind, Outcome, Verdict, decide
 from pwsup.exitcodes import FAILURE, NOPERM, TEMPFAIL
 from pwsup.ipc import messages as m
+from pwsup.supervisor.log_capture import LogCapture
 from pwsup.supervisor.reporter import Sink
+from pwsup.supervisor.status_listener import StatusParser, open_listener, receive_all
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -90,6 +93,10 @@ class ApiSink(Sink):
         self.pending_finish: m.Finish | None = None
         self.heartbeat: Deadline | None = None
         self.resume_at: float | None = None
+        self.last_status_sent: float | None = None
+        self.listener = self._open_listener()
+        self.parser = StatusParser(p.status_update_message_max_bytes, self.log.warning)
+        self.capture = self._open_capture()
         if self.uuid:
             self.log.execution_uuid = self.uuid
             self._schedule_heartbeat()
@@ -97,10 +104,54 @@ class ApiSink(Sink):
     # -- plumbing -----------------------------------------------------------------------------
 
     def fds(self) -> dict[int, Callable[[], None]]:
-        return {self.wake_r: self._drain}
+        fds = {self.wake_r: self._drain}
+        if self.listener is not None:
+            fds[self.listener.fileno()] = self._on_datagrams
+        if self.capture is not None:
+            for fd, stream in self.capture.fds():
+                fds[fd] = stream.pump
+        return fds
+
+    def _open_capture(self) -> LogCapture | None:
+        p, fds = self.params, self.seed.capture
+        if fds is None:
+            return None
+        return LogCapture(fds[0], fds[1], lines=p.log_capture_lines,
+                          max_line=p.max_log_line_length, merge=p.merge_stdout_and_stderr_logs,
+                          ignore_stdout=p.ignore_stdout, ignore_stderr=p.ignore_stderr)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.listener is not None:
+            self.listener.close()
+
+    def _open_listener(self) -> socket.socket | None:
+        p = self.params
+        if not p.enable_status_update_listener:
+            return None
+        try:
+            return open_listener(p.status_update_host, p.status_update_socket_port,
+                                 p.status_update_message_max_bytes)
+        except OSError as e:
+            self.log.warning(f"cannot listen for status updates on {p.status_update_host}:"
+                             f"{p.status_update_socket_port} ({e.strerror}); the run goes on "
+                             "without them")
+            return None
+
+    def _on_datagrams(self) -> None:
+        assert self.listener is not None
+        self._status(receive_all(self.listener, self.parser))
+
+    def _status(self, fields: dict[str, Any]) -> None:
+        """New status values: send them now if the interval allows, else with a heartbeat."""
+        if not fields:
+            return
+        self.pending.update(fields)
+        interval = self.params.status_update_interval
+        last = self.last_status_sent
+        due = interval is not None and (last is None or time.monotonic() - last >= interval)
+        if due and self.update_call is None and not self.updates:
+            self._update({})
 
     def _submit(self, call: Call) -> None:
         call.in_flight = True
@@ -199,7 +250,7 @@ class ApiSink(Sink):
             if message.will_retry:
                 self._update(_attempt_fields(message))
         elif isinstance(message, m.StatusUpdate):
-            self.pending.update(message.fields)
+            self._status(message.fields)
         elif isinstance(message, m.Finish):
             self._finish(message)
 
@@ -298,6 +349,8 @@ class ApiSink(Sink):
         path = f"{EXECUTIONS}{quote(self.uuid or '')}/?content=false"
 
         def done(outcome: Outcome) -> None:
+            if sent:
+                self.last_status_sent = time.monotonic()
             for key, value in sent.items():
                 if self.pending.get(key) == value:
                     del self.pending[key]
@@ -339,6 +392,8 @@ class ApiSink(Sink):
         if self.heartbeat is not None:
             self.heartbeat.cancel()
         self.updates.clear()
+        if self.listener is not None:
+            self.pending.update(receive_all(self.listener, self.parser))  # the last words
         if self.uuid:
             self._send_final(finish)
         elif self.unreported and _should_report_late(self.params, finish.status):
@@ -357,6 +412,8 @@ class ApiSink(Sink):
             body["timed_out_attempts"] = finish.timed_out_attempts
         if finish.stop_reason:
             body["stop_reason"] = finish.stop_reason
+        if self.capture is not None:
+            body.update(self.capture.tails(_tail_lines(self.params, finish.status)))
         return body
 
     def _final_timeout(self, finish: m.Finish) -> float | None:
@@ -392,6 +449,14 @@ class ApiSink(Sink):
     def _final_failed(self, call: Call, decision: Decision) -> None:
         self.log.error(f"the final status could not be delivered: {decision.reason}")
         self.reply(m.FinishDelivered(False, decision.reason))
+
+
+def _tail_lines(p: Any, status: str) -> int:
+    if status == "SUCCEEDED":
+        return int(p.num_log_lines_sent_on_success)
+    if status == "FAILED":
+        return int(p.num_log_lines_sent_on_failure)
+    return int(p.num_log_lines_sent_on_timeout)
 
 
 def _attempt_fields(ended: m.AttemptEnded) -> dict[str, Any]:

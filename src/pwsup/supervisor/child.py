@@ -37,11 +37,13 @@ if TYPE_CHECKING:
 class SpawnRequest:
     """What to start and how."""
 
-    __slots__ = ("argv", "close_fds", "cwd", "death_signal", "env", "foreground_tty")
+    __slots__ = ("argv", "close_fds", "cwd", "death_signal", "env", "foreground_tty",
+                 "output")
 
     def __init__(self, argv: Sequence[str], env: dict[str, str], cwd: str, *,
                  foreground_tty: int | None, death_signal: int,
-                 close_fds: tuple[int, ...] = ()) -> None:
+                 close_fds: tuple[int, ...] = (),
+                 output: tuple[int, int] | None = None) -> None:
         self.argv = argv
         self.env = env
         self.cwd = cwd
@@ -50,6 +52,8 @@ class SpawnRequest:
         self.death_signal = death_signal
         self.close_fds = close_fds
         """Fds the child must not keep before exec (not needed for close-on-exec ones)."""
+        self.output = output
+        """Pipes to use as the command's stdout and stderr (log capture), or None."""
 
 
 class SpawnError(Exception):
@@ -114,6 +118,9 @@ def _run_child(request: SpawnRequest, signals: SignalSetup, parent: int,
             os._exit(exitcodes.FAILURE)  # pwsup died before we could ask to be told
         for fd in request.close_fds:
             procs.close_quietly(fd)
+        if request.output is not None:
+            os.dup2(request.output[0], 1)
+            os.dup2(request.output[1], 2)
         signals.restore_in_child()
         step = f"changing to the directory {request.cwd!r}"
         os.chdir(request.cwd)

@@ -41,6 +41,8 @@ class ReporterSeed:
         self.group_signals = params.process_group_termination
         self.attempt: tuple[int, int] | None = None
         """(attempt number, pid) of the running attempt."""
+        self.capture: tuple[int, int] | None = None
+        """Read ends of the command's stdout and stderr pipes, when its output is captured."""
         self.begin: m.Begin | None = None
         """A start request the server has not answered yet."""
         self.finish: m.Finish | None = None

@@ -125,6 +125,8 @@ class Supervisor:
         self.report_cap: Deadline | None = None
         self.reporter_exited = False
         self.reporter_released = False
+        self.output: tuple[int, int] | None = None
+        """Write ends of the capture pipes handed to each attempt as stdout and stderr."""
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -141,6 +143,11 @@ class Supervisor:
             self.log.debug("could not become a child subreaper; orphans go to init")
         if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
             self.tty = 0
+        if self.params.log_capture_lines:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            self.reporter.seed.capture = (out_r, err_r)
+            self.output = (out_w, err_w)
         if self.params.online:
             self._start_reporter()
             self.reporter.begin(_utc_now())
@@ -214,7 +221,8 @@ class Supervisor:
         number = self.attempts
         env = childenv.build(self.params, self.environ, execution_uuid=self.execution_uuid)
         request = SpawnRequest(argv=self.argv, env=env, cwd=self.params.work_dir,
-                               foreground_tty=self.tty, death_signal=signal.SIGTERM)
+                               foreground_tty=self.tty, death_signal=signal.SIGTERM,
+                               output=self.output)
         self.phase = Phase.RUNNING
         try:
             pid = spawn(request, self.signals)
@@ -409,7 +417,7 @@ class Supervisor:
     def _start_reporter(self) -> None:
         if self.reporter_released:
             return
-        close = [self.signals.wakeup_fd, *self.stragglers]
+        close = [self.signals.wakeup_fd, *self.stragglers, *(self.output or ())]
         if self.attempt is not None and self.attempt.pidfd is not None:
             close.append(self.attempt.pidfd)
         self.reporter_exited = False
