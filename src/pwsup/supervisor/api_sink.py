@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pwsup import log as logs
+from pwsup import values
 from pwsup.api.body import start_body
 from pwsup.api.client import ApiClient
 from pwsup.api.policy import Decision, Kind, Outcome, Verdict, decide
@@ -270,7 +271,7 @@ class ApiSink(Sink):
                                  attach=bool(p.task_execution_uuid),
                                  log_level=logs.LEVEL_NAMES.get(self.log.level, "INFO"),
                                  hostname=_hostname() if p.send_hostname else None,
-                                 metadata=_generic_metadata())
+                                 metadata=_generic_metadata(), input_value=self._input_value())
         for note in notes:
             self.log.info(note)
         if p.task_execution_uuid:
@@ -281,6 +282,18 @@ class ApiSink(Sink):
                                timeout=p.api_task_execution_creation_error_timeout,
                                on_done=self._started, on_fail=self._start_failed)
         self._submit(self.start_call)
+
+    def _input_value(self) -> object:
+        """The input value as sent (parsed in its format), with --send-input-value."""
+        p = self.params
+        text = values.input_text(p, os.environ)
+        if not p.send_input_value or text is None:
+            return None
+        try:
+            return values.parse(text, values.format_of(p.input_value_format, p.input_filename))
+        except ValueError as e:
+            self.log.warning(f"the input value is sent as text: {e}")
+            return text
 
     def _started(self, outcome: Outcome) -> None:
         body = outcome.body if isinstance(outcome.body, dict) else {}

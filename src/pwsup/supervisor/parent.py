@@ -29,7 +29,7 @@ import select
 import signal
 import time
 
-from pwsup import childenv, exitcodes
+from pwsup import childenv, exitcodes, values
 from pwsup.supervisor import procs
 from pwsup.supervisor.child import SpawnError, SpawnRequest, spawn
 from pwsup.supervisor.deadlines import Deadline, Deadlines
@@ -127,17 +127,40 @@ class Supervisor:
         self.reporter_released = False
         self.output: tuple[int, int] | None = None
         """Write ends of the capture pipes handed to each attempt as stdout and stderr."""
+        self.input = values.input_text(params, environ)
+        self.input_file: str | None = None
 
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> int:
-        self._setup()
-        while self.phase is not Phase.DONE:
-            self._poll_once()
-        self._take_terminal_back()
+        try:
+            self._setup()
+            while self.phase is not Phase.DONE:
+                self._poll_once()
+        finally:
+            self._take_terminal_back()
+            self._remove_input_file()
         return self.exit_code
 
+    def _write_input_file(self) -> None:
+        path = self.params.input_filename
+        if path and self.input is not None:
+            values.write_private(path, self.input)
+            self.input_file = path
+
+    def _remove_input_file(self) -> None:
+        cleanup = self.params.cleanup_input_file
+        if cleanup or (cleanup is None and self.input_file):
+            values.remove_quietly(self.params.input_filename)
+
     def _setup(self) -> None:
+        try:
+            self._write_input_file()
+        except OSError as e:
+            self.log.error(f"cannot write the input file {self.params.input_filename!r}: "
+                           f"{e.strerror}; nothing was started")
+            self.exit_code, self.phase = exitcodes.CONFIG, Phase.DONE
+            return
         self.signals.install()
         if not procs.become_subreaper():
             self.log.debug("could not become a child subreaper; orphans go to init")
@@ -220,6 +243,8 @@ class Supervisor:
         self.attempts += 1
         number = self.attempts
         env = childenv.build(self.params, self.environ, execution_uuid=self.execution_uuid)
+        if self.input is not None:
+            env[values.input_variable(self.params)] = self.input
         request = SpawnRequest(argv=self.argv, env=env, cwd=self.params.work_dir,
                                foreground_tty=self.tty, death_signal=signal.SIGTERM,
                                output=self.output)
@@ -488,6 +513,9 @@ class Supervisor:
     # -- finishing ------------------------------------------------------------------------
 
     def _finish(self, status: Status, exit_code: int, *, report: bool = True) -> None:
+        extra: dict[str, object] = {}
+        if status is Status.SUCCEEDED and self.params.online and self.params.result_filename:
+            status, exit_code = self._read_result(extra)
         self.exit_code = exit_code
         self.phase = Phase.REPORTING
         self._log_summary(status, exit_code)
@@ -503,13 +531,27 @@ class Supervisor:
         self.reporter.finish(Finish(
             status=status.value, exit_code=command_code, failed_attempts=self.failed_attempts,
             timed_out_attempts=self.timed_out_attempts, finished_at=_utc_now(),
-            shutdown=self.stop_signal is not None))
+            shutdown=self.stop_signal is not None, extra=extra))
         if self.reporter.channel is None and self.reporter.next_restart_delay() is None:
             self._end_reporting()
         elif self.stop_signal is not None:
             self._cap_report_wait(self.params.shutdown_report_timeout)
         elif self.params.api_final_update_timeout is not None:
             self._cap_report_wait(self.params.api_final_update_timeout + REPORTER_EXIT_GRACE)
+
+    def _read_result(self, extra: dict[str, object]) -> tuple[Status, int]:
+        """Read the result file into `extra`; a malformed one fails the run (exit 1)."""
+        value, error = values.read_result(self.params)
+        if error is not None:
+            self.log.error(error)
+            return Status.FAILED, exitcodes.FAILURE
+        if value is not None:
+            import json
+
+            extra["output_value"] = json.loads(json.dumps(value, default=str))
+            if self.params.log_result_value:
+                self.log.info(f"result value: {extra['output_value']!r}")
+        return Status.SUCCEEDED, exitcodes.SUCCESS
 
     def _attempt_ended(self, attempt: Attempt, *, will_retry: bool) -> m.AttemptEnded:
         from pwsup.ipc.messages import AttemptEnded

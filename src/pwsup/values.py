@@ -1,0 +1,110 @@
+"""Input and result values: what a run is given, and what it hands back.
+
+- The input value comes from `-i/--input-value` or `PROC_WRAPPER_INPUT_VALUE`, else from
+  the variable named by `--input-env-var-name`. The command receives it in that variable
+  (default `PROC_WRAPPER_INPUT_VALUE`) and, with `--input-filename`, in a file written
+  before it starts with mode 0600 and removed at exit (unless `--cleanup-input-file` says
+  otherwise). proc_wrapper silently ignored `-i`.
+- The result is read from `--result-filename` after a successful run and sent as the
+  execution's `output_value`; a malformed result is reported as an error naming the file
+  and the problem (never its content).
+
+Formats: text (as is), json, yaml, dotenv — explicit, else guessed from the file name.
+The parent only moves text around; parsing happens in the reporter.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from pwsup.params import Params
+
+DEFAULT_INPUT_VARIABLE = "PROC_WRAPPER_INPUT_VALUE"
+
+
+def input_text(params: Params, environ: Mapping[str, str]) -> str | None:
+    """The input value as text, or None when the run has none."""
+    if params.input_value is not None:
+        return params.input_value
+    if params.input_env_var_name:
+        return environ.get(params.input_env_var_name)
+    return None
+
+
+def input_variable(params: Params) -> str:
+    return params.input_env_var_name or DEFAULT_INPUT_VARIABLE
+
+
+def write_private(path: str, text: str) -> None:
+    """Write a file only its owner can read, replacing (never appending to) what was there."""
+    tmp = f"{path}.pwsup-{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def remove_quietly(path: str | None) -> None:
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def format_of(explicit: str | None, filename: str | None) -> str:
+    """The format to parse a value in: explicit, else guessed from the file name, else text."""
+    if explicit:
+        return explicit
+    if filename:
+        from pwsup.secrets.formats import guess_from_address
+
+        return guess_from_address(filename) or "text"
+    return "text"
+
+
+def parse(text: str, fmt: str) -> object:
+    """Parse a value; raises ValueError (naming the format, not quoting the text)."""
+    if fmt == "text":
+        return text
+    from pwsup.secrets.errors import FormatError
+    from pwsup.secrets.formats import parse as parse_format
+
+    try:
+        return parse_format(text, fmt)
+    except FormatError as e:
+        raise ValueError(str(e)) from None
+
+
+def read_result(params: Params) -> tuple[object, str | None]:
+    """(value, None) from the result file, or (None, error message). Removes the file
+    afterwards unless --no-cleanup-result-file."""
+    path = params.result_filename
+    if not path:
+        return None, None
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None, None  # a command that produced no result
+    except (OSError, UnicodeDecodeError) as e:
+        return None, f"cannot read the result file {path!r}: {e}"
+    finally:
+        if params.cleanup_result_file:
+            remove_quietly(path)
+    fmt = format_of(params.result_value_format, path)
+    try:
+        return parse(text, fmt), None
+    except ValueError as e:
+        return None, f"the result file {path!r} is {e} (format {fmt})"
