@@ -74,6 +74,6 @@ def build(params: Params, base: Mapping[str, str], *, execution_uuid: str | None
     for secret in ("API_KEY", "ROLLBAR_ACCESS_TOKEN"):
         env.pop(PREFIX + secret, None)
         env.pop("PWSUP_" + secret, None)
-    if params.env_var_name_for_config:
-        env[params.env_var_name_for_config] = config_json
+    if params.env_var_name_for_config and params.env_var_name_for_config not in env:
+        env[params.env_var_name_for_config] = config_json  # unless resolution set it
     return env

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import NoReturn
 
+    from pwsup.loader import Loaded
     from pwsup.params import Params
+    from pwsup.supervisor.resolver import Resolved
 
 
 def make_log(params: Params | None, environ: Mapping[str, str]) -> Log:
@@ -32,21 +34,83 @@ def make_log(params: Params | None, environ: Mapping[str, str]) -> Log:
     return log
 
 
-def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+def _load(argv: Sequence[str], environ: Mapping[str, str],
+          secrets: Sequence[str] = ()) -> tuple[Loaded, Log]:
     loaded = load(argv, environ)
     log = make_log(loaded.params, environ)
+    for secret in secrets:
+        log.add_secret(secret)
     for warning in loaded.warnings:
         log.warning(warning)
+    for error in loaded.errors:
+        log.error(f"configuration error: {error}")
+    return loaded, log
+
+
+def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    loaded, log = _load(argv, environ)
     if loaded.params is None:
-        for error in loaded.errors:
-            log.error(f"configuration error: {error}")
         log.error("nothing was started (exit code 78)")
         return exitcodes.CONFIG
+    from pwsup.supervisor import resolver
+
+    outputs: list[str] = []
+    if resolver.needed(loaded.params, environ):
+        resolved = _resolve(loaded.params, environ, log)
+        if resolved is None:
+            return exitcodes.CONFIG
+        # Settings may come from secrets too: load again from the resolved environment.
+        outputs, environ = resolved.written, resolved.env
+        loaded, log = _load(argv, environ, resolved.secrets)
+        if loaded.params is None:
+            _remove(outputs)
+            log.error("nothing was started (exit code 78)")
+            return exitcodes.CONFIG
     params = loaded.params
+    assert params is not None
+    if params.exit_after_writing_variables:
+        log.info("the variables are written; exiting as asked (--exit-after-writing-variables)")
+        return exitcodes.SUCCESS
     _set_title(f"pwsup: {params.display_name}")
     from pwsup.supervisor.parent import Supervisor
 
-    return Supervisor(params, loaded.argv, log, environ).run()
+    try:
+        return Supervisor(params, loaded.argv, log, environ).run()
+    finally:
+        _remove(outputs)
+
+
+def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved | None:
+    """Resolve secrets in a resolver process; None (after logging why) if the run must not
+    start. A signal meanwhile ends pwsup at once, and the resolver with it."""
+    import signal
+
+    from pwsup.supervisor.resolver import resolve_in_child
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        resolved = resolve_in_child(params, environ)
+    except (RuntimeError, ValueError, KeyError) as e:
+        log.error(f"secrets could not be resolved: {e}; nothing was started")
+        return None
+    for secret in resolved.secrets:
+        log.add_secret(secret)
+    for failure in resolved.failures:
+        log.error(f"could not resolve {failure}")
+    if resolved.failures and params.fail_fast_config_resolution:
+        log.error("nothing was started (exit code 78); --no-fail-fast-config-resolution "
+                  "runs the command without the variables that failed")
+        _remove(resolved.written)
+        return None
+    return resolved
+
+
+def _remove(paths: Sequence[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _set_title(title: str) -> None:

@@ -1,0 +1,122 @@
+"""The resolver process: secrets are fetched and resolved in a short-lived fork.
+
+```
+ parent ──fork──▶ resolver: import boto3/jsonpath/yaml, fetch, merge, resolve
+        ◀─pipe── {"env": ..., "config": ..., "failures": [...], "secrets": [...]} ── exit
+```
+
+boto3, jsonpath-ng and friends are imported only in the resolver, so the parent's memory
+does not grow by what they cost, and a hung AWS call can only hang the resolver. The
+result travels once through a private pipe as JSON; failures carry the variable name and
+the provider, never a value. The resolver gets PR_SET_PDEATHSIG (SIGKILL), so it cannot
+outlive pwsup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from pwsup.supervisor import procs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, NoReturn
+
+    from pwsup.params import Params
+
+
+class Resolved:
+    """What the resolver sent back."""
+
+    def __init__(self, env: dict[str, str], config: dict[str, Any], failures: list[str],
+                 secrets: list[str], written: list[str]) -> None:
+        self.env = env
+        self.config = config
+        self.failures = failures
+        """One line per failure: the name and the provider (never a value)."""
+        self.secrets = secrets
+        """Every resolved secret value, for redaction."""
+        self.written = written
+        """Output files the resolver wrote (mode 0600), to remove at exit."""
+
+
+def needed(params: Params, environ: Mapping[str, str]) -> bool:
+    """Whether this run has anything to fetch or resolve."""
+    if params.env_locations or params.config_locations:
+        return True
+    if not params.resolve_secrets:
+        return False
+    prefix, suffix = params.resolved_env_var_name_prefix, params.resolved_env_var_name_suffix
+    return any(name.startswith(prefix) and name.endswith(suffix) and len(name) > len(suffix)
+               for name in environ)
+
+
+def resolve_in_child(params: Params, environ: Mapping[str, str]) -> Resolved:
+    """Fork a resolver, wait for its answer, reap it. Raises RuntimeError if it dies."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _child(params, dict(environ), write_fd)
+    os.close(write_fd)
+    chunks = []
+    with os.fdopen(read_fd, "rb") as pipe:
+        while chunk := pipe.read(65536):
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    if not chunks:
+        from pwsup import exitcodes
+
+        raise RuntimeError("the secrets resolver died "
+                           f"({exitcodes.describe(exitcodes.from_wait_status(status))})")
+    data = json.loads(b"".join(chunks))
+    return Resolved(data["env"], data["config"], data["failures"], data["secrets"],
+                    data["written"])
+
+
+def _child(params: Params, environ: dict[str, str], write_fd: int) -> NoReturn:
+    code = 0
+    try:
+        procs.set_parent_death_signal(signal.SIGKILL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about Ctrl-C
+        result = _resolve(params, environ)
+        payload = json.dumps(result).encode("utf-8")
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(write_fd, view):]
+    except BaseException as e:  # a resolver must never return into the parent's code
+        try:
+            os.write(2, f"PWSUP: resolver failed: {type(e).__name__}\n".encode())
+        finally:
+            code = 70
+    finally:
+        os._exit(code)
+
+
+def _resolve(params: Params, environ: dict[str, str]) -> dict[str, Any]:
+    import logging
+
+    from pwsup.log import Log, make_handler
+    from pwsup.secrets.output import write_outputs
+    from pwsup.secrets.resolve import Resolver
+
+    log = Log("resolver", logging.getLevelName(params.log_level),
+              json_lines=params.log_format == "json", timestamps=params.include_timestamps_in_log,
+              redact=not params.log_secrets)
+    root = logging.getLogger("pwsup")
+    root.addHandler(make_handler(log))
+    root.setLevel(log.level)
+    logging.getLogger("botocore").setLevel(max(log.level, logging.INFO))  # DEBUG leaks secrets
+    with Resolver(params, environ) as resolver:
+        resolution = resolver.resolve()
+    written = write_outputs(params, resolution) if resolution.ok else []
+    return {
+        "written": written,
+        "env": resolution.env,
+        "config": resolution.config,
+        "failures": [str(failure) for failure in resolution.failures],
+        "secrets": sorted(resolution.secret_values),
+    }
