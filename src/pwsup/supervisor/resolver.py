@@ -14,7 +14,6 @@ outlive pwsup.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 
@@ -56,6 +55,8 @@ def needed(params: Params, environ: Mapping[str, str]) -> bool:
 
 def resolve_in_child(params: Params, environ: Mapping[str, str]) -> Resolved:
     """Fork a resolver, wait for its answer, reap it. Raises RuntimeError if it dies."""
+    import json
+
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -78,6 +79,8 @@ def resolve_in_child(params: Params, environ: Mapping[str, str]) -> Resolved:
 
 
 def _child(params: Params, environ: dict[str, str], write_fd: int) -> NoReturn:
+    import json
+
     code = 0
     try:
         procs.set_parent_death_signal(signal.SIGKILL)
