@@ -104,6 +104,10 @@ class ReporterLink:
         self.seed.execution_uuid = execution_uuid
         self.seed.begin = None  # a restarted reporter must not create a second execution
 
+    @property
+    def restarts_left(self) -> bool:
+        return self.restarts < len(RESTART_DELAYS)
+
     def next_restart_delay(self) -> float | None:
         """The delay before the next restart, or None when restarts are used up."""
         if self.restarts >= len(RESTART_DELAYS):

@@ -532,7 +532,7 @@ class Supervisor:
             status=status.value, exit_code=command_code, failed_attempts=self.failed_attempts,
             timed_out_attempts=self.timed_out_attempts, finished_at=_utc_now(),
             shutdown=self.stop_signal is not None, extra=extra))
-        if self.reporter.channel is None and self.reporter.next_restart_delay() is None:
+        if self.reporter.channel is None and not self.reporter.restarts_left:
             self._end_reporting()
         elif self.stop_signal is not None:
             self._cap_report_wait(self.params.shutdown_report_timeout)
