@@ -11,7 +11,7 @@ import sys
 
 from pwsup import exitcodes
 from pwsup.loader import load
-from pwsup.log import LEVELS, Log
+from pwsup.log import DEBUG, LEVELS, Log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -68,6 +68,8 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
             return exitcodes.CONFIG
     params = loaded.params
     assert params is not None
+    if log.enabled(DEBUG):
+        log.debug(f"configuration: {params!r}; command: {loaded.argv!r}")
     if params.exit_after_writing_variables:
         log.info("the variables are written; exiting as asked (--exit-after-writing-variables)")
         return exitcodes.SUCCESS

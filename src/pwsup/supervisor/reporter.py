@@ -31,6 +31,7 @@ import time
 from typing import TYPE_CHECKING, NoReturn
 
 from pwsup.ipc import messages as m
+from pwsup.log import make_handler
 from pwsup.supervisor import procs
 from pwsup.supervisor.deadlines import Deadlines
 
@@ -171,11 +172,22 @@ def reporter_main(seed: ReporterSeed, channel: Channel, log: Log,
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
         log.process = "reporter"
+        _route_library_logs(log)
         _set_title(seed.title)
     except BaseException as e:
         log.error(f"reporter could not start: {e!r}")
         os._exit(70)
     Reporter(seed, channel, log).run()
+
+
+def _route_library_logs(log: Log) -> None:
+    """Libraries (requests, urllib3, boto3) log through `logging`: same format, same
+    redaction as pwsup's own lines."""
+    import logging
+
+    root = logging.getLogger()
+    root.handlers[:] = [make_handler(log)]
+    root.setLevel(log.level)
 
 
 def _set_title(title: str) -> None:
