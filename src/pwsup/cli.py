@@ -55,12 +55,19 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     from pwsup.supervisor import resolver
 
     outputs: list[str] = []
+    refresh = None
     if resolver.needed(loaded.params, environ):
+        import time
+
+        from pwsup.supervisor.parent import Refresh
+
         resolved = _resolve(loaded.params, environ, log)
         if resolved is None:
             return exitcodes.CONFIG
+        outputs = resolved.written
+        refresh = Refresh(environ, time.monotonic(), outputs)
         # Settings may come from secrets too: load again from the resolved environment.
-        outputs, environ = resolved.written, resolved.env
+        environ = resolved.env
         loaded, log = _load(argv, environ, resolved.secrets)
         if loaded.params is None:
             _remove(outputs)
@@ -77,7 +84,7 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     from pwsup.supervisor.parent import Supervisor
 
     try:
-        return Supervisor(params, loaded.argv, log, environ).run()
+        return Supervisor(params, loaded.argv, log, environ, refresh).run()
     finally:
         _remove(outputs)
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from pwsup.ipc import messages as m
     from pwsup.log import Log
     from pwsup.params import Params
+    from pwsup.supervisor.resolver import ResolverProcess
 
 REPORTER_EXIT_GRACE = 2.0
 """After the final report is done, how long the reporter may take to exit before SIGKILL."""
@@ -93,12 +94,27 @@ def _utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}+00:00"
 
 
+class Refresh:
+    """How to resolve secrets again before a retry once --config-ttl has passed."""
+
+    def __init__(self, source: Mapping[str, str], resolved_at: float,
+                 written: list[str]) -> None:
+        self.source = source
+        """The environment pwsup was given (resolution starts from it every time)."""
+        self.resolved_at = resolved_at
+        self.written = written
+        """Output files written by resolvers, removed at exit."""
+
+
 class Supervisor:
     """Runs one wrapped command to completion. `run()` returns pwsup's exit code."""
 
     def __init__(self, params: Params, argv: Sequence[str], log: Log,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], refresh: Refresh | None = None) -> None:
         self.params = params
+        self.refresh = refresh
+        self.resolving: ResolverProcess | None = None
+        self.retry_due = False
         self.argv = list(argv)
         self.log = log
         self.environ = environ
@@ -192,6 +208,8 @@ class Supervisor:
                 poller.register(channel.write_fd, select.POLLOUT)
         for fd in self.stragglers:
             handlers[fd] = lambda fd=fd: self._on_straggler_exit(fd)  # type: ignore[misc]
+        if self.resolving is not None:
+            handlers[self.resolving.fd] = self._on_resolver_readable
         for fd in handlers:
             poller.register(fd, select.POLLIN)
         timeout = self.deadlines.next_timeout()
@@ -334,7 +352,53 @@ class Supervisor:
         self.log.warning(f"attempt {attempt.number} {what}; retrying in {delay:g} s")
         self.reporter.attempt_ended(self._attempt_ended(attempt, will_retry=True))
         self.phase = Phase.WAITING
-        self.retry = self.deadlines.after(delay, "retry", self._start_attempt)
+        self.retry = self.deadlines.after(delay, "retry", self._retry_now)
+
+    # -- secrets refresh before a retry ----------------------------------------------------
+
+    def _refresh_if_stale(self) -> None:
+        ttl, refresh = self.params.config_ttl, self.refresh
+        if ttl is None or refresh is None or time.monotonic() - refresh.resolved_at < ttl:
+            return
+        from pwsup.supervisor.resolver import ResolverProcess
+
+        self.log.info("the secrets are older than --config-ttl: resolving them again")
+        self.resolving = ResolverProcess(self.params, refresh.source)
+
+    def _retry_now(self) -> None:
+        if self.resolving is None:
+            self._refresh_if_stale()
+        if self.resolving is not None:
+            self.retry_due = True  # start once the fresh secrets are in
+        else:
+            self._start_attempt()
+
+    def _on_resolver_readable(self) -> None:
+        process, refresh = self.resolving, self.refresh
+        assert process is not None
+        assert refresh is not None
+        if not process.read():
+            return
+        self.resolving = None
+        try:
+            resolved = process.result()
+        except (RuntimeError, ValueError, KeyError) as e:
+            self.log.error(f"resolving the secrets again failed ({e}); retrying with the "
+                           "previous values")
+        else:
+            for failure in resolved.failures:
+                self.log.error(f"could not resolve {failure}")
+            if resolved.failures and self.params.fail_fast_config_resolution:
+                self.log.error("retrying with the previous values")
+            else:
+                for secret in resolved.secrets:
+                    self.log.add_secret(secret)
+                self.environ = resolved.env
+                refresh.written.extend(p for p in resolved.written if p not in refresh.written)
+            refresh.resolved_at = time.monotonic()
+        if self.retry_due and self.phase is Phase.WAITING:
+            self.retry_due = False
+            self._start_attempt()
 
     # -- leftovers: the command exited, but not everything it started --------------------------
 

@@ -53,29 +53,55 @@ def needed(params: Params, environ: Mapping[str, str]) -> bool:
                for name in environ)
 
 
+class ResolverProcess:
+    """A running resolver: its pid and the pipe its answer arrives on."""
+
+    def __init__(self, params: Params, environ: Mapping[str, str]) -> None:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            _child(params, dict(environ), write_fd)
+        os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        self.pid, self.fd = pid, read_fd
+        self._chunks: list[bytes] = []
+        self.done = False
+
+    def read(self) -> bool:
+        """Take what is available; True once the answer is complete (EOF)."""
+        while not self.done:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return False
+            if not chunk:
+                self.done = True
+                os.close(self.fd)
+            else:
+                self._chunks.append(chunk)
+        return True
+
+    def result(self) -> Resolved:
+        """The answer; RuntimeError if the resolver died without giving one."""
+        import json
+
+        if not self._chunks:
+            raise RuntimeError("the secrets resolver died without an answer")
+        data = json.loads(b"".join(self._chunks))
+        return Resolved(data["env"], data["config"], data["failures"], data["secrets"],
+                        data["written"])
+
+
 def resolve_in_child(params: Params, environ: Mapping[str, str]) -> Resolved:
-    """Fork a resolver, wait for its answer, reap it. Raises RuntimeError if it dies."""
-    import json
+    """Run a resolver and wait for its answer (before anything else has started)."""
+    import select
 
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        _child(params, dict(environ), write_fd)
-    os.close(write_fd)
-    chunks = []
-    with os.fdopen(read_fd, "rb") as pipe:
-        while chunk := pipe.read(65536):
-            chunks.append(chunk)
-    _, status = os.waitpid(pid, 0)
-    if not chunks:
-        from pwsup import exitcodes
-
-        raise RuntimeError("the secrets resolver died "
-                           f"({exitcodes.describe(exitcodes.from_wait_status(status))})")
-    data = json.loads(b"".join(chunks))
-    return Resolved(data["env"], data["config"], data["failures"], data["secrets"],
-                    data["written"])
+    process = ResolverProcess(params, environ)
+    while not process.read():
+        select.select([process.fd], [], [])
+    os.waitpid(process.pid, 0)
+    return process.result()
 
 
 def _child(params: Params, environ: dict[str, str], write_fd: int) -> NoReturn:
