@@ -433,8 +433,9 @@ class Supervisor:
                 STRAGGLER_RECHECK, "re-check leftovers", self._recheck_stragglers)
 
     def _on_straggler_exit(self, fd: int) -> None:
+        if self.stragglers.pop(fd, None) is None:
+            return  # closed earlier in this same round of events (the number may be reused)
         procs.close_quietly(fd)
-        self.stragglers.pop(fd, None)
         self._reap()
         self._sweep_stragglers()
 
