@@ -515,7 +515,8 @@ class Supervisor:
 
     def _on_reporter_readable(self) -> None:
         channel = self.reporter.channel
-        assert channel is not None
+        if channel is None:
+            return  # released earlier in this same round of events
         def bad(why: str) -> None:
             self.log.error(f"bad message from the reporter: {why}")
 
