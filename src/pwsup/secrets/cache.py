@@ -65,7 +65,9 @@ class Cache:
     def is_stale(self, entry: Entry) -> bool:
         return self.ttl is not None and self.clock() - entry.fetched_at > self.ttl
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """Entries held (fresh or stale). Not `__len__`: an empty cache must stay truthy."""
         return len(self._entries)
 
     def clear(self) -> None:

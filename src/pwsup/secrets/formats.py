@@ -116,9 +116,17 @@ def _parse_dotenv(text: str) -> dict[str, str | None]:
 
     Interpolation (`${OTHER}`) is on, as with proc_wrapper: values refer to earlier keys of
     the same file and to the resolver process's environment.
+
+    A line python-dotenv cannot parse is an error here. python-dotenv only logs and skips
+    it, which turned a JSON document read as dotenv, or one stray quote, into a silently
+    smaller environment.
     """
     from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
 
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise FormatError(f"not valid dotenv (line {binding.original.line})")
     return dict(dotenv_values(stream=io.StringIO(text)))
 
 
@@ -138,8 +146,9 @@ def serialize(data: dict[str, Any], fmt: str) -> str:
 
 
 def _dotenv_quote(value: object) -> str:
-    """Single-quoted: python-dotenv reads these literally (no `${}` interpolation), with
-    only `\\\\` and `\\'` as escapes, and newlines allowed inside."""
+    """Single-quoted, with only `\\\\` and `\\'` escaped: python-dotenv reads that back
+    exactly, newlines included (if its reader interpolates, `${X}` is expanded whatever
+    the quoting: that is the reader's choice)."""
     text = str(value)
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 

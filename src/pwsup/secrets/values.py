@@ -22,7 +22,7 @@ from typing import Any
 from pwsup.secrets import formats, jsonpath
 from pwsup.secrets import locations as loc
 from pwsup.secrets.cache import Cache, Entry
-from pwsup.secrets.errors import FetchError
+from pwsup.secrets.errors import FetchError, SecretsError
 from pwsup.secrets.locations import Location
 from pwsup.secrets.providers.base import Provider
 
@@ -41,7 +41,19 @@ class ValueSource:
         """Provider fetches of cacheable data (cache misses), for logs and tests."""
 
     def evaluate(self, location: Location, *, default_format: str | None = None) -> Any:
-        """The value of `location`. Raises SecretsError subclasses (safe messages)."""
+        """The value of `location`. Raises SecretsError subclasses (safe messages) only:
+        anything else a provider or parser raises (a bug, a surprising response) becomes
+        a FetchError naming the exception type, since its message may quote data."""
+        try:
+            return self._evaluate(location, default_format)
+        except SecretsError:
+            raise
+        except Exception as error:
+            logger.debug("unexpected %s from the %s provider", type(error).__name__,
+                         location.provider)
+            raise FetchError(f"unexpected error: {type(error).__name__}") from None
+
+    def _evaluate(self, location: Location, default_format: str | None) -> Any:
         entry = self._entry(location)
         guessed = (formats.guess_from_address(location.address)
                    if location.provider in GUESSABLE else None)

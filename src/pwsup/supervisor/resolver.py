@@ -112,7 +112,7 @@ def _child(params: Params, environ: dict[str, str], write_fd: int) -> NoReturn:
         procs.set_parent_death_signal(signal.SIGKILL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about Ctrl-C
         result = _resolve(params, environ)
-        payload = json.dumps(result).encode("utf-8")
+        payload = json.dumps(result, default=str).encode("utf-8")
         view = memoryview(payload)
         while view:
             view = view[os.write(write_fd, view):]

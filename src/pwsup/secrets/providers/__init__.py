@@ -1,4 +1,4 @@
-"""Secret providers, one module each; `build_providers` assembles the set for a run.
+"""Secret providers, one module each; `registry.build` assembles the set for a resolver.
 
 Every provider is built per `Resolver` (not per process): AWS clients live as long as the
 resolver, and ENV/CONFIG read that resolver's working environment and configuration.
