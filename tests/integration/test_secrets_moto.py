@@ -399,3 +399,81 @@ def test_file_env_config_plain_and_aws_together(aws: dict[str, str], tmp_path: P
     assert result.env["FROM_FILE"] == "from-file"
     assert result.config["db"] == {"password": "pw"}
     assert json.loads(result.env["TASK_CONFIG"]) == {"db": {"password": "pw"}, "region": "r"}
+
+
+# -- end to end through the CLI: the canary ---------------------------------------------------
+def _titles_of_tree(root: int) -> list[str]:
+    titles = []
+    for pid in {root} | _descendants(root):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as stream:
+                titles.append(stream.read().decode("utf-8", "replace"))
+        except OSError:
+            continue
+    return titles
+
+
+def test_no_canary_secret_reaches_logs_titles_or_output_files(
+    aws: dict[str, str], tmp_path: Path
+) -> None:
+    """Secrets from every provider reach the command, and nothing else: not stderr or stdout
+    at DEBUG, not a process title during the run; output files are mode 0600 and removed."""
+    canaries = {name: f"canary-{name.lower()}-7f3a9c" for name in
+                ("SM", "SSM", "S3", "FILE", "PLAIN", "ENVSRC")}
+    client("secretsmanager").create_secret(Name="app", SecretString=json.dumps(
+        {"token": canaries["SM"]}))
+    client("ssm").put_parameter(Name="/app/pw", Value=canaries["SSM"], Type="SecureString")
+    s3 = client("s3")
+    s3.create_bucket(Bucket="cfg")
+    s3.put_object(Bucket="cfg", Key="app.env", Body=f"S3_SECRET={canaries['S3']}\n".encode())
+    env_file = tmp_path / "app.env"
+    env_file.write_text(f"FILE_SECRET={canaries['FILE']}\n")
+    marker = tmp_path / "child-saw"
+    env_out, config_out = tmp_path / "out.env", tmp_path / "out.json"
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith(("PROC_WRAPPER_", "PWSUP_"))}
+    environ.update(aws)
+    environ.update({
+        "PROC_WRAPPER_LOG_LEVEL": "DEBUG",
+        "SM_SECRET" + SUFFIX:
+            f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:app|JP:$.token",
+        "SSM_SECRET" + SUFFIX: "AWS_SSM:/app/pw",
+        "PLAIN_SECRET" + SUFFIX: f"PLAIN:{canaries['PLAIN']}",
+        "SOURCE_VAR": canaries["ENVSRC"],
+        "ENV_SECRET" + SUFFIX: "ENV:SOURCE_VAR",
+    })
+    script = ("import os, pathlib, time, sys\n"
+              "names = ['SM_SECRET', 'SSM_SECRET', 'S3_SECRET', 'FILE_SECRET', 'PLAIN_SECRET',"
+              " 'ENV_SECRET']\n"
+              f"out, cfg = pathlib.Path({str(env_out)!r}), pathlib.Path({str(config_out)!r})\n"
+              "modes = [oct(p.stat().st_mode & 0o777) for p in (out, cfg)]\n"
+              f"pathlib.Path({str(marker)!r}).write_text(\n"
+              "    '\\n'.join(os.environ.get(n, 'MISSING') for n in names) + '\\n' + ' '.join(modes))\n"
+              "print('ready', flush=True)\n"
+              "sys.stdin.readline()\n")
+    pwsup = str(Path(sys.executable).parent / "pwsup")
+    process = subprocess.Popen(
+        [pwsup, "-e", "arn:aws:s3:::cfg/app.env", "-e", f"FILE:{env_file}",
+         "--env-output-filename", str(env_out), "--config-output-filename", str(config_out),
+         "--", sys.executable, "-c", script],
+        env=environ, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        ready = process.stdout.readline()
+        assert ready == b"ready\n", process.stderr.read() if process.stderr else b""
+        titles = _titles_of_tree(process.pid)
+        stdout, stderr = process.communicate(input=b"\n", timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    seen, modes = marker.read_text().rsplit("\n", 1)
+    assert seen.split("\n") == [canaries[n] for n in ("SM", "SSM", "S3", "FILE", "PLAIN",
+                                                      "ENVSRC")]
+    assert modes == "0o600 0o600"
+    assert not env_out.exists() and not config_out.exists()
+    assert b"DEBUG" in stderr  # the run really logged at DEBUG
+    for canary in canaries.values():
+        assert canary.encode() not in stdout + stderr, canary
+        assert all(canary not in title for title in titles), canary
