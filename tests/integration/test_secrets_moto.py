@@ -448,7 +448,8 @@ def test_no_canary_secret_reaches_logs_titles_or_output_files(
               f"out, cfg = pathlib.Path({str(env_out)!r}), pathlib.Path({str(config_out)!r})\n"
               "modes = [oct(p.stat().st_mode & 0o777) for p in (out, cfg)]\n"
               f"pathlib.Path({str(marker)!r}).write_text(\n"
-              "    '\\n'.join(os.environ.get(n, 'MISSING') for n in names) + '\\n' + ' '.join(modes))\n"
+              "    '\\n'.join(os.environ.get(n, 'MISSING') for n in names)\n"
+              "    + '\\n' + ' '.join(modes))\n"
               "print('ready', flush=True)\n"
               "sys.stdin.readline()\n")
     pwsup = str(Path(sys.executable).parent / "pwsup")
@@ -458,7 +459,8 @@ def test_no_canary_secret_reaches_logs_titles_or_output_files(
          "--", sys.executable, "-c", script],
         env=environ, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert process.stdout is not None and process.stdin is not None
+        assert process.stdout is not None
+        assert process.stdin is not None
         ready = process.stdout.readline()
         assert ready == b"ready\n", process.stderr.read() if process.stderr else b""
         titles = _titles_of_tree(process.pid)
@@ -472,7 +474,8 @@ def test_no_canary_secret_reaches_logs_titles_or_output_files(
     assert seen.split("\n") == [canaries[n] for n in ("SM", "SSM", "S3", "FILE", "PLAIN",
                                                       "ENVSRC")]
     assert modes == "0o600 0o600"
-    assert not env_out.exists() and not config_out.exists()
+    assert not env_out.exists()
+    assert not config_out.exists()
     assert b"DEBUG" in stderr  # the run really logged at DEBUG
     for canary in canaries.values():
         assert canary.encode() not in stdout + stderr, canary
