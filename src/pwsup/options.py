@@ -50,11 +50,16 @@ class Text(Kind):
 
 
 class Url(Kind):
+    """An http(s) URL; a base URL (`strip_slash`) loses its trailing slash."""
+
+    def __init__(self, strip_slash: bool = True) -> None:
+        self.strip_slash = strip_slash
+
     def metavar(self) -> str:
         return "URL"
 
     def parse(self, text: str) -> object:
-        url = text.strip().rstrip("/")
+        url = text.strip().rstrip("/") if self.strip_slash else text.strip()
         if not url.startswith(("http://", "https://")) or len(url.split("//", 1)[1]) == 0:
             raise ValueError(f"expected an http:// or https:// URL, got {text!r}")
         return url

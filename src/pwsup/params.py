@@ -476,7 +476,8 @@ class Params:
         30.0, "--rollbar-timeout", env=("ROLLBAR_TIMEOUT_SECONDS", "ROLLBAR_TIMEOUT"),
         kind=POSITIVE_SECONDS, help="Timeout of one Rollbar request.")
     rollbar_endpoint: str = _rollbar(
-        DEFAULT_ROLLBAR_ENDPOINT, "--rollbar-endpoint", env="ROLLBAR_ENDPOINT", kind=Url(),
+        DEFAULT_ROLLBAR_ENDPOINT, "--rollbar-endpoint", env="ROLLBAR_ENDPOINT",
+        kind=Url(strip_slash=False),
         new=True, help="Rollbar-compatible item endpoint.")
 
     def __init__(self, **values: Any) -> None:

@@ -36,6 +36,7 @@ from pwsup.api.client import ApiClient
 from pwsup.api.policy import Decision, Kind, Outcome, Verdict, decide
 from pwsup.exitcodes import FAILURE, NOPERM, TEMPFAIL
 from pwsup.ipc import messages as m
+from pwsup.rollbar import RollbarReporter
 from pwsup.supervisor.log_capture import LogCapture
 from pwsup.supervisor.reporter import Sink
 from pwsup.supervisor.status_listener import StatusParser, open_listener, receive_all
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from pwsup.supervisor.deadlines import Deadline
 
 EXECUTIONS = "/api/v1/task_executions/"
+ROLLBAR_FLUSH_CAP = 1.0
+"""At exit, the longest the reporter waits for Rollbar reports still queued."""
 
 
 class Call:
@@ -98,6 +101,7 @@ class ApiSink(Sink):
         self.listener = self._open_listener()
         self.parser = StatusParser(p.status_update_message_max_bytes, self.log.warning)
         self.capture = self._open_capture()
+        self.rollbar = RollbarReporter(p, self.log, execution_uuid_getter=lambda: self.uuid)
         if self.uuid:
             self.log.execution_uuid = self.uuid
             self._schedule_heartbeat()
@@ -123,6 +127,9 @@ class ApiSink(Sink):
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.rollbar.enabled:
+            self.rollbar.flush(ROLLBAR_FLUSH_CAP)  # errors of the last moments, briefly
+        self.rollbar.close(0.1)
         if self.listener is not None:
             self.listener.close()
 
@@ -194,6 +201,7 @@ class ApiSink(Sink):
         call.last_status = outcome.status
         shown = outcome.status if outcome.status is not None else outcome.error
         self.log.debug(f"{call.method} {call.path} -> {shown}")
+        self._report_attempt(call, outcome)
         p = self.params
         decision = decide(call.kind, outcome, retry_delay=p.api_retry_delay,
                           conflict_delay=p.api_task_execution_creation_conflict_retry_delay or 0)
@@ -220,7 +228,8 @@ class ApiSink(Sink):
         left = call.time_left()
         if call.abandon_retries or (left is not None and decision.delay > left):
             why = decision.reason + ("" if call.abandon_retries else "; out of time to retry")
-            self._fail(call, Decision(decision.verdict, reason=why))
+            self._fail(call, Decision(decision.verdict, reason=why),
+                       exhausted=not call.abandon_retries)
             return
         self.log.info(f"{call.method} {call.path}: {decision.reason}; retrying in "
                       f"{decision.delay:g} s")
@@ -230,14 +239,38 @@ class ApiSink(Sink):
         if not call.closed:
             self._submit(call)
 
-    def _fail(self, call: Call, decision: Decision) -> None:
+    def _fail(self, call: Call, decision: Decision, *, exhausted: bool = False) -> None:
         call.closed = True
+        if exhausted:
+            self.rollbar.report(f"Exhausted retry timeout for {call.method} {call.path}: "
+                                f"{decision.reason}", self._request_data(call))
         call.on_fail(call, decision)
+
+    def _report_attempt(self, call: Call, outcome: Outcome) -> None:
+        """Rollbar hears of network errors and of answers a retry cannot fix (not of
+        conflicts, stops or rate limiting, which are part of the protocol)."""
+        if outcome.status is None:
+            self.rollbar.report(f"API request failed: {outcome.error}",
+                                self._request_data(call, error=outcome.error))
+        elif outcome.status >= 400 and outcome.status not in (409, 429, 502, 503, 504):
+            self.rollbar.report(f"Got error response code = {outcome.status}",
+                                self._request_data(call, response=outcome))
+
+    def _request_data(self, call: Call, *, error: str | None = None,
+                      response: Outcome | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {"request": {"url": self.client.base_url + call.path,
+                                            "method": call.method, "body": call.body}}
+        if error is not None:
+            data["error"] = {"reason": error}
+        if response is not None:
+            data["response"] = {"status_code": response.status, "body": response.body}
+        return data
 
     def _on_watchdog(self, call: Call) -> None:
         if call.in_flight and not call.closed:
             call.in_flight = False
-            self._fail(call, Decision(Verdict.GIVE_UP, reason="no answer before the deadline"))
+            self._fail(call, Decision(Verdict.GIVE_UP, reason="no answer before the deadline"),
+                       exhausted=True)
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -325,6 +358,8 @@ class ApiSink(Sink):
                              "the command runs unreported")
             self.unreported = True
             self.reply(m.Permit(None))
+        self.rollbar.report(f"Exited before API Server notified of start: {decision.reason}",
+                            self._request_data(call))
         if self.pending_finish is not None:
             self.reply(m.FinishDelivered(False, "the execution was never created"))
 
@@ -461,6 +496,8 @@ class ApiSink(Sink):
 
     def _final_failed(self, call: Call, decision: Decision) -> None:
         self.log.error(f"the final status could not be delivered: {decision.reason}")
+        self.rollbar.report(f"API Server not responding properly: the final status could not "
+                            f"be delivered ({decision.reason})", self._request_data(call))
         self.reply(m.FinishDelivered(False, decision.reason))
 
 
