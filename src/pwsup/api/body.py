@@ -84,8 +84,11 @@ def task_object(p: Params, metadata: dict[str, Any]) -> tuple[dict[str, Any], li
 def start_body(p: Params, *, started_at: str, command: list[str] | None, attach: bool,
                log_level: str, hostname: str | None = None,
                metadata: dict[str, Any] | None = None,
+               task_metadata: dict[str, Any] | None = None,
                input_value: object = None) -> tuple[dict[str, Any], list[str]]:
-    """The body of the start request (POST, or the attach PATCH), and notes to log."""
+    """The body of the start request (POST, or the attach PATCH), and notes to log.
+
+    `metadata` is the runtime metadata's execution view, `task_metadata` its Task view."""
     metadata = metadata or {}
     body: dict[str, Any] = {
         "status": "RUNNING",
@@ -144,7 +147,7 @@ def start_body(p: Params, *, started_at: str, command: list[str] | None, attach:
     body.update(execution_metadata(p, metadata))
     notes: list[str] = []
     if not attach:
-        body["task"], notes = task_object(p, metadata)
+        body["task"], notes = task_object(p, task_metadata or {})
     return body, notes
 
 

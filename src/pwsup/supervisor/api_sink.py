@@ -31,12 +31,13 @@ from urllib.parse import quote
 
 from pwsup import log as logs
 from pwsup import values
-from pwsup.api.body import start_body
+from pwsup.api.body import execution_metadata, start_body
 from pwsup.api.client import ApiClient
 from pwsup.api.policy import Decision, Kind, Outcome, Verdict, decide
 from pwsup.exitcodes import FAILURE, NOPERM, TEMPFAIL
 from pwsup.ipc import messages as m
 from pwsup.rollbar import RollbarReporter
+from pwsup.runtime import MetadataCache
 from pwsup.supervisor.log_capture import LogCapture
 from pwsup.supervisor.reporter import Sink
 from pwsup.supervisor.status_listener import StatusParser, open_listener, receive_all
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
     from pwsup.supervisor.deadlines import Deadline
 
 EXECUTIONS = "/api/v1/task_executions/"
+METADATA_TIMEOUT = 1.0
+"""Per request to a metadata endpoint (ECS, IMDS); a whole fetch takes at most 4x this, which
+bounds how long a slow endpoint can delay the command's start."""
 ROLLBAR_FLUSH_CAP = 1.0
 """At exit, the longest the reporter waits for Rollbar reports still queued."""
 
@@ -102,6 +106,7 @@ class ApiSink(Sink):
         self.parser = StatusParser(p.status_update_message_max_bytes, self.log.warning)
         self.capture = self._open_capture()
         self.rollbar = RollbarReporter(p, self.log, execution_uuid_getter=lambda: self.uuid)
+        self.metadata = MetadataCache(p, os.environ, timeout=METADATA_TIMEOUT)
         if self.uuid:
             self.log.execution_uuid = self.uuid
             self._schedule_heartbeat()
@@ -300,11 +305,13 @@ class ApiSink(Sink):
             self.unreported = True
             self.reply(m.Permit(None))
             return
+        meta = self.metadata.get()
         body, notes = start_body(p, started_at=begin.started_at, command=list(p.command) or None,
                                  attach=bool(p.task_execution_uuid),
                                  log_level=logs.LEVEL_NAMES.get(self.log.level, "INFO"),
-                                 hostname=_hostname() if p.send_hostname else None,
-                                 metadata=_generic_metadata(), input_value=self._input_value())
+                                 hostname=meta.hostname or _hostname(),
+                                 metadata=meta.execution, task_metadata=meta.task,
+                                 input_value=self._input_value())
         for note in notes:
             self.log.info(note)
         if p.task_execution_uuid:
@@ -462,6 +469,8 @@ class ApiSink(Sink):
             body["stop_reason"] = finish.stop_reason
         if self.capture is not None:
             body.update(self.capture.tails(_tail_lines(self.params, finish.status)))
+        if self.params.send_runtime_metadata:
+            body.update(execution_metadata(self.params, self.metadata.get().execution))
         return body
 
     def _final_timeout(self, finish: m.Finish) -> float | None:
@@ -480,10 +489,12 @@ class ApiSink(Sink):
 
     def _send_late(self, finish: m.Finish) -> None:
         """A sampled-out run that did not succeed is reported after all, in one request."""
+        meta = self.metadata.get()
         body, _ = start_body(self.params, started_at=finish.finished_at,
                              command=list(self.params.command) or None, attach=False,
                              log_level=logs.LEVEL_NAMES.get(self.log.level, "INFO"),
-                             metadata=_generic_metadata())
+                             hostname=meta.hostname or _hostname(), metadata=meta.execution,
+                             task_metadata=meta.task)
         body.update(self._final_fields(finish))
         self.final_call = Call(Kind.FINAL, "POST", EXECUTIONS, body,
                                timeout=self._final_timeout(finish), on_done=self._final_done,
@@ -527,8 +538,3 @@ def _hostname() -> str:
     import socket
 
     return socket.gethostname()
-
-
-def _generic_metadata() -> dict[str, Any]:
-    """Runtime metadata of a plain host (detection of ECS, Lambda, ... is added later)."""
-    return {"execution_method_type": "Unknown", "infrastructure_type": "Unknown"}
