@@ -139,6 +139,7 @@ def _resolve(params: Params, environ: dict[str, str]) -> dict[str, Any]:
     root.addHandler(make_handler(log))
     root.setLevel(log.level)
     logging.getLogger("botocore").setLevel(max(log.level, logging.INFO))  # DEBUG leaks secrets
+    params = _with_region(params, environ)
     with Resolver(params, environ) as resolver:
         resolution = resolver.resolve()
     written = write_outputs(params, resolution) if resolution.ok else []
@@ -149,3 +150,20 @@ def _resolve(params: Params, environ: dict[str, str]) -> dict[str, Any]:
         "failures": [str(failure) for failure in resolution.failures],
         "secrets": sorted(resolution.secret_values),
     }
+
+
+_AWS_RUNTIME_MARKERS = ("ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI",
+                        "CODEBUILD_BUILD_ARN", "LAMBDA_TASK_ROOT")
+
+
+def _with_region(params: Params, environ: Mapping[str, str]) -> Params:
+    """When no region is configured but pwsup runs on AWS, take it from the runtime
+    metadata (proc_wrapper looked it up under a key no fetcher filled)."""
+    configured = (params.secrets_aws_region or environ.get("AWS_REGION")
+                  or environ.get("AWS_DEFAULT_REGION"))
+    if configured or not any(environ.get(name) for name in _AWS_RUNTIME_MARKERS):
+        return params
+    from pwsup.runtime import fetch
+
+    region = fetch(params, environ, timeout=1.0).region
+    return params.replace(secrets_aws_region=region) if region else params
