@@ -2,7 +2,7 @@
 
 ```
  parent ──Begin, AttemptStarted, AttemptEnded, StatusUpdate, Finish──▶ reporter
- parent ◀──Permit, Deny, StopRequested, FinishDelivered─────────────── reporter
+ parent ◀──Permit, Deny, StopRequested, MainContainerExited, FinishDelivered── reporter
  worker ──StatusUpdate──▶ parent (embedded mode, forwarded to the reporter)
 ```
 
@@ -117,6 +117,13 @@ class StopRequested:
 
 
 @dataclass(frozen=True)
+class MainContainerExited:
+    """ECS sidecar mode: the main container exited with this code (from the metadata)."""
+
+    exit_code: int
+
+
+@dataclass(frozen=True)
 class FinishDelivered:
     """The final report reached the server (`delivered`) or could not be delivered."""
 
@@ -125,12 +132,12 @@ class FinishDelivered:
 
 
 Message = (Begin | AttemptStarted | AttemptEnded | StatusUpdate | Finish
-           | Permit | Deny | StopRequested | FinishDelivered)
+           | Permit | Deny | StopRequested | MainContainerExited | FinishDelivered)
 
 _TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (Begin, AttemptStarted, AttemptEnded, StatusUpdate, Finish,
-                Permit, Deny, StopRequested, FinishDelivered)
+                Permit, Deny, StopRequested, MainContainerExited, FinishDelivered)
 }
 
 

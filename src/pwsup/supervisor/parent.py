@@ -260,6 +260,10 @@ class Supervisor:
         self.retry = None
         self.attempts += 1
         number = self.attempts
+        if self.params.sidecar_container_mode:
+            self.phase = Phase.RUNNING  # the reporter watches the main container for us
+            self.log.info("ECS sidecar mode: waiting for the main container to exit")
+            return
         env = childenv.build(self.params, self.environ, execution_uuid=self.execution_uuid)
         if self.input is not None:
             env[values.input_variable(self.params)] = self.input
@@ -343,6 +347,8 @@ class Supervisor:
             self._finish(Status.FAILED, code)
 
     def _attempts_left(self) -> bool:
+        if self.params.sidecar_container_mode:
+            return False
         limit = self.params.max_attempts
         return limit is None or self.attempts < limit
 
@@ -474,8 +480,8 @@ class Supervisor:
         attempt = self.attempt
         if self.phase is Phase.RUNNING and attempt is not None and attempt.running:
             self._arm_escalation(attempt)
-        elif self.phase is Phase.STARTING:
-            self._finish(Status.ABORTED, exitcodes.SIGNAL_BASE + signum)
+        elif self.phase is Phase.STARTING or (self.phase is Phase.RUNNING and attempt is None):
+            self._finish(Status.ABORTED, exitcodes.SIGNAL_BASE + signum)  # nothing running
         elif self.phase is Phase.WAITING:
             if self.retry is not None:
                 self.retry.cancel()
@@ -541,6 +547,10 @@ class Supervisor:
                 self._finish(Status.ABORTED, message.exit_code, report=False)
         elif isinstance(message, m.StopRequested):
             self.request_remote_stop(message.reason)
+        elif isinstance(message, m.MainContainerExited):
+            if self.phase is Phase.RUNNING and self.attempt is None:
+                self.attempt = Attempt(self.attempts, 0, exit_code=message.exit_code)
+                self._attempt_over()
         elif isinstance(message, m.FinishDelivered) and self.phase is Phase.REPORTING:
             self._end_reporting()
         else:

@@ -86,6 +86,27 @@ class Reporter:
         self.deadlines = Deadlines()
         self.finished = False
         self.sink = make_sink(seed, self.channel.send, log, self.deadlines)
+        if seed.params.sidecar_container_mode:
+            self._watch_main_container()
+
+    def _watch_main_container(self) -> None:
+        """ECS sidecar mode: the run is the main container; poll the task metadata for its
+        exit code every --process-check-interval (proc_wrapper waited forever unless a
+        refresh interval happened to be set)."""
+        from pwsup.runtime import MetadataCache
+
+        cache = MetadataCache(self.seed.params, os.environ)
+        interval = self.seed.params.process_check_interval
+
+        def poll() -> None:
+            code = cache.refresh(force=True).main_container_exit_code
+            if code is None:
+                self.deadlines.after(interval, "main container", poll)
+            else:
+                self.log.info(f"the main container exited with code {code}")
+                self.channel.send(m.MainContainerExited(code))
+
+        self.deadlines.after(0.0, "main container", poll)
 
     def run(self) -> NoReturn:
         try:
