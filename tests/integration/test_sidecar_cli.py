@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.test_runtime_metadata import (  # noqa: F401, F811 - fixtures
+from tests.integration.test_runtime_metadata import (  # noqa: F401 - fixtures
     ECS_PATH,
     EcsAgent,
     FakeServer,
