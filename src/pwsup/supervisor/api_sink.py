@@ -70,6 +70,7 @@ class Call:
         self.closed = False
         self.conflicted = False
         self.abandon_retries = False
+        self.last_try = False
         self.last_status: int | None = None
         self.watchdog: Deadline | None = None
 
@@ -92,7 +93,9 @@ class ApiSink(Sink):
         self.completed: deque[tuple[Call, Outcome]] = deque()
         self.lock = threading.Lock()
         self.uuid = self.seed.execution_uuid
-        self.unreported = False
+        self.sampled_out = False
+        """The start was not reported by choice (sampling): a failure is reported late."""
+        self.status_timer: Deadline | None = None
         self.pending: dict[str, Any] = {}
         self.updates: deque[dict[str, Any]] = deque()
         self.update_call: Call | None = None
@@ -160,17 +163,33 @@ class ApiSink(Sink):
         if not fields:
             return
         self.pending.update(fields)
+        self._send_status_when_allowed()
+
+    def _send_status_when_allowed(self) -> None:
+        """Pending status goes out as soon as --status-update-interval allows (at once if
+        the interval has passed, else when it does); without an interval, with heartbeats."""
         interval = self.params.status_update_interval
+        if interval is None or not self.pending or self.status_timer is not None:
+            return
         last = self.last_status_sent
-        due = interval is not None and (last is None or time.monotonic() - last >= interval)
-        if due and self.update_call is None and not self.updates:
+        wait = 0.0 if last is None else max(0.0, last + interval - time.monotonic())
+        if wait == 0.0 and self.update_call is None and not self.updates:
             self._update({})
+        else:
+            self.status_timer = self.deadlines.after(max(wait, 0.01), "status update",
+                                                     self._status_timer_fired)
+
+    def _status_timer_fired(self) -> None:
+        self.status_timer = None
+        self._send_status_when_allowed()
 
     def _submit(self, call: Call) -> None:
         call.in_flight = True
         left = call.time_left()
         if left is not None:
-            call.watchdog = self.deadlines.after(max(left, 0.0), "request deadline",
+            # The attempt made at the deadline still gets one request timeout to answer.
+            grace = (self.params.api_request_timeout or 0.0) if call.last_try else 0.0
+            call.watchdog = self.deadlines.after(max(left, grace, 0.0), "request deadline",
                                                  lambda: self._on_watchdog(call))
         future = self.pool.submit(self.client.send, call.method, call.path, call.body)
         future.add_done_callback(lambda f: self._post(call, f.result()))
@@ -231,14 +250,15 @@ class ApiSink(Sink):
 
     def _retry(self, call: Call, decision: Decision) -> None:
         left = call.time_left()
-        if call.abandon_retries or (left is not None and decision.delay > left):
+        if call.abandon_retries or (left is not None and left <= 0):
             why = decision.reason + ("" if call.abandon_retries else "; out of time to retry")
             self._fail(call, Decision(decision.verdict, reason=why),
                        exhausted=not call.abandon_retries)
             return
-        self.log.info(f"{call.method} {call.path}: {decision.reason}; retrying in "
-                      f"{decision.delay:g} s")
-        self.deadlines.after(decision.delay, "retry", lambda: self._resubmit(call))
+        delay = decision.delay if left is None else min(decision.delay, left)
+        call.last_try = left is not None and delay >= left  # cut to end at the deadline
+        self.log.info(f"{call.method} {call.path}: {decision.reason}; retrying in {delay:g} s")
+        self.deadlines.after(delay, "retry", lambda: self._resubmit(call))
 
     def _resubmit(self, call: Call) -> None:
         if not call.closed:
@@ -302,7 +322,7 @@ class ApiSink(Sink):
             return
         if not p.task_execution_uuid and random.random() >= p.api_managed_probability:
             self.log.info("this run is not reported (sampled out by --api-managed-probability)")
-            self.unreported = True
+            self.sampled_out = True
             self.reply(m.Permit(None))
             return
         meta = self.metadata.get()
@@ -363,7 +383,6 @@ class ApiSink(Sink):
         else:
             self.log.warning(f"could not create the Task Execution ({decision.reason}); "
                              "the command runs unreported")
-            self.unreported = True
             self.reply(m.Permit(None))
         self.rollbar.report(f"Exited before API Server notified of start: {decision.reason}",
                             self._request_data(call))
@@ -412,6 +431,7 @@ class ApiSink(Sink):
             self.resume_at = None
             self._update_over()
             self._schedule_heartbeat()
+            self._send_status_when_allowed()
 
         self.update_call = Call(Kind.UPDATE, "PATCH", path, body,
                                 timeout=self.params.api_error_timeout, on_done=done,
@@ -451,7 +471,7 @@ class ApiSink(Sink):
             self.pending.update(receive_all(self.listener, self.parser))  # the last words
         if self.uuid:
             self._send_final(finish)
-        elif self.unreported and _should_report_late(self.params, finish.status):
+        elif self.sampled_out and _should_report_late(self.params, finish.status):
             self._send_late(finish)
         else:
             self.reply(m.FinishDelivered(False, "this run is not reported"))
@@ -506,6 +526,10 @@ class ApiSink(Sink):
         self.reply(m.FinishDelivered(True))
 
     def _final_failed(self, call: Call, decision: Decision) -> None:
+        if call.last_status == 409:  # e.g. after a stop on the server: it keeps its status
+            self.log.info(f"the server kept its own final status ({decision.reason})")
+            self.reply(m.FinishDelivered(False, decision.reason))
+            return
         self.log.error(f"the final status could not be delivered: {decision.reason}")
         self.rollbar.report(f"API Server not responding properly: the final status could not "
                             f"be delivered ({decision.reason})", self._request_data(call))
