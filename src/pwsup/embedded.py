@@ -7,8 +7,8 @@ says which of them happened. One worker per attempt:
 ```
  caller: run_isolated(fn, ...)                     worker: the os.fork() child
  ─────────────────────────────                     ───────────────────────────
- os.pipe(); block signals; os.fork() ────────────▶ reset signal handlers, PR_SET_PDEATHSIG,
- pidfd_open(worker); unblock signals               faulthandler; then unblock signals
+ os.pipe(); block handled signals; os.fork() ───▶ reset signal handlers, PR_SET_PDEATHSIG,
+ pidfd_open(worker); unblock them                  faulthandler; then unblock them
  close the pipe's write end                        value = fn(*args, **kwargs)
  poll(pipe, pidfd) until the monotonic deadline      │
    ◀── _StatusUpdate(fields) ──── pipe ────────────  ├─ update_status(**fields), any number
@@ -19,7 +19,9 @@ says which of them happened. One worker per attempt:
 
 Frames on the pipe are an 8-byte big-endian length, then a pickle. Only the caller ever
 waits for or signals the worker's pid, and only until it has reaped it (after that the pid
-may be someone else's).
+may be someone else's). A caller that dies, even by SIGKILL, takes its worker along:
+PR_SET_PDEATHSIG fires when the thread that forked exits, and that thread waits inside
+run_isolated until the worker is reaped.
 
 Decisions, and why:
 
@@ -74,6 +76,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pwsup.errors import (
+    STATUS_LOST,
     ExceptionNotPicklable,
     RemoteTraceback,
     ResultNotPicklable,
@@ -153,6 +156,8 @@ class _Failure:
 
 @dataclass(frozen=True)
 class _Call:
+    """What the worker calls. Never pickled: the fork copies it."""
+
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
@@ -160,6 +165,8 @@ class _Call:
 
 @dataclass(frozen=True)
 class _Settings:
+    """How each attempt is run and watched."""
+
     timeout: float | None
     grace: float
     on_status: Callable[[dict[str, Any]], None] | None
@@ -192,8 +199,9 @@ def run_isolated(fn: Callable[..., _T], /, *args: Any, timeout: float | None = N
 
     The keyword names above are reserved (see the module docstring); all other keyword
     arguments go to fn. The worker is gone, reaped, and its pipe closed when this returns
-    or raises. As with any fork: do not call it while another thread holds a lock that fn
-    needs (Python 3.12+ warns about forking a multi-threaded process).
+    or raises; processes that fn itself started are fn's to manage. As with any fork: do
+    not call it while another thread holds a lock that fn needs (Python 3.12+ warns about
+    forking a multi-threaded process).
     """
     _check_arguments(fn, timeout, retries, retry_delay, grace)
     call = _Call(fn, args, kwargs)
@@ -427,10 +435,9 @@ class _Worker:
     def poll_exit(self) -> bool:
         """Reap the worker if it has exited (then drain the pipe); True once reaped."""
         if self.wait_status is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid == 0:
+            self.wait_status = _waitpid(self.pid, os.WNOHANG)
+            if self.wait_status is None:
                 return False
-            self.wait_status = status
             self.read_available()  # what it sent just before exiting
         return True
 
@@ -465,7 +472,7 @@ class _Worker:
         interrupted: KeyboardInterrupt | None = None
         while self.wait_status is None:
             try:
-                _, self.wait_status = os.waitpid(self.pid, 0)
+                self.wait_status = _waitpid(self.pid, 0)
             except KeyboardInterrupt as e:
                 interrupted = e
         if interrupted is not None:
@@ -475,6 +482,17 @@ class _Worker:
         os.close(self.read_fd)
         if self.pidfd is not None:
             os.close(self.pidfd)
+
+
+def _waitpid(pid: int, options: int) -> int | None:
+    """The wait status once `pid` has exited, else None; STATUS_LOST when something else
+    reaped it first (SIGCHLD set to SIG_IGN, or a waitpid(-1) loop in this process).
+    ECHILD means exited either way, so the pid is no longer ours to signal."""
+    try:
+        reaped, status = os.waitpid(pid, options)
+    except ChildProcessError:
+        return STATUS_LOST
+    return status if reaped else None
 
 
 def _loads(payload: memoryview) -> object:

@@ -44,6 +44,9 @@ _CAUSES: dict[int, str] = {
 }
 """Likely causes by signal, for WorkerCrashed's message. Signals not listed get none."""
 
+STATUS_LOST = -1
+"""In place of a wait status (never negative) when a worker's status could not be had."""
+
 
 class PwsupError(Exception):
     """Base class of every exception pwsup raises on its own account."""
@@ -59,8 +62,9 @@ class WorkerCrashed(IsolationError):
     (sys.exit, os._exit, a C-level exit) before fn returned or raised.
 
     `exitcode` is the exit code when it exited, `signal` the signal number when one killed
-    it (a `signal.Signals` member whenever the number has a name); exactly one of the two is
-    set. `pid` is the worker's (by now reaped) process id.
+    it (a `signal.Signals` member whenever the number has a name); one of the two is set,
+    unless something else in the caller's process reaped the worker and so took its status.
+    `pid` is the worker's (by now reaped) process id.
     """
 
     def __init__(self, message: str, *, pid: int | None = None, exitcode: int | None = None,
@@ -72,7 +76,12 @@ class WorkerCrashed(IsolationError):
 
     @classmethod
     def from_wait_status(cls, pid: int, wait_status: int) -> WorkerCrashed:
-        """Build the diagnosis from a `waitpid` status, so every crash reads the same way."""
+        """Build the diagnosis from a `waitpid` status (or STATUS_LOST), so every crash
+        reads the same way."""
+        if wait_status == STATUS_LOST:
+            return cls(f"worker (pid {pid}) exited without returning a result; its exit "
+                       f"status is unknown: something else in this process reaped it "
+                       f"(SIGCHLD set to SIG_IGN, or a waitpid(-1) loop)", pid=pid)
         if os.WIFSIGNALED(wait_status):
             sig = _signal_of(os.WTERMSIG(wait_status))
             return cls(_killed_message(pid, sig), pid=pid, signal=sig)
