@@ -108,6 +108,16 @@ def _env_value(spec: Spec, environ: Mapping[str, str], errors: list[str]) -> tup
     return first_name, first_value
 
 
+def env_values(environ: Mapping[str, str], errors: list[str]) -> dict[str, object]:
+    """The options set in the environment (embedded mode layers them over code)."""
+    found: dict[str, object] = {}
+    for name, spec in option_specs():
+        env_name, value = _env_value(spec, environ, errors)
+        if env_name:
+            found[name] = value
+    return found
+
+
 def _raw_values(
     argv: Sequence[str], environ: Mapping[str, str]
 ) -> tuple[dict[str, object], set[str], list[str]]:
@@ -128,7 +138,7 @@ def _raw_values(
     return values, explicit, errors
 
 
-def _derive(values: dict[str, object], explicit: set[str]) -> None:
+def derive(values: dict[str, object], explicit: set[str]) -> None:
     """Fill in the defaults that depend on other options (documented in the table)."""
     limited = bool(values.get("service")) and values.get("max_concurrency", 1) is not None
     if "api_heartbeat_interval" not in explicit:
@@ -202,10 +212,21 @@ def _check_process(p: Params, errors: list[str], warnings: list[str]) -> None:
         errors.append(f"--work-dir: {p.work_dir!r} is not a directory")
 
 
+def validate_embedded(params: Params) -> list[str]:
+    """Errors of settings for a function call (embedded mode): no command, no work dir."""
+    errors: list[str] = []
+    if params.command or params.command_line:
+        errors.append("a command makes no sense in embedded mode")
+    if params.sidecar_container_mode:
+        errors.append("ECS sidecar mode makes no sense in embedded mode")
+    _check_api(params, errors, [])
+    return errors
+
+
 def load(argv: Sequence[str], environ: Mapping[str, str]) -> Loaded:
     """Parse, derive and validate. `Loaded.params` is None when there are errors."""
     values, explicit, errors = _raw_values(argv, environ)
-    _derive(values, explicit)
+    derive(values, explicit)
     # Options whose value was bad keep their default here, so the checks below still run
     # and the user sees every problem at once.
     params = Params(**values)

@@ -55,7 +55,7 @@ class StatusUpdater:
         self.totals: dict[str, int] = dict.fromkeys(_COUNTS, 0)
         self._socket: socket.socket | None = None
 
-    def send_update(  # noqa: PLR0917 - proc_wrapper's positional signature
+    def send_update(
         self, success_count: int | None = None, error_count: int | None = None,
         skipped_count: int | None = None, expected_count: int | None = None,
         last_status_message: str | None = None, extra_props: Mapping[str, Any] | None = None,

@@ -85,7 +85,8 @@ def start_body(p: Params, *, started_at: str, command: list[str] | None, attach:
                log_level: str, hostname: str | None = None,
                metadata: dict[str, Any] | None = None,
                task_metadata: dict[str, Any] | None = None,
-               input_value: object = None) -> tuple[dict[str, Any], list[str]]:
+               input_value: object = None,
+               embedded: bool = False) -> tuple[dict[str, Any], list[str]]:
     """The body of the start request (POST, or the attach PATCH), and notes to log.
 
     `metadata` is the runtime metadata's execution view, `task_metadata` its Task view."""
@@ -93,7 +94,7 @@ def start_body(p: Params, *, started_at: str, command: list[str] | None, attach:
     body: dict[str, Any] = {
         "status": "RUNNING",
         "started_at": started_at,
-        "embedded_mode": False,
+        "embedded_mode": embedded,
         "task_version_number": p.task_version_number,
         "task_version_text": p.task_version_text,
         "task_version_signature": p.task_version_signature,

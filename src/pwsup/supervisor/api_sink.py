@@ -109,7 +109,8 @@ class ApiSink(Sink):
         self.parser = StatusParser(p.status_update_message_max_bytes, self.log.warning)
         self.capture = self._open_capture()
         self.rollbar = RollbarReporter(p, self.log, execution_uuid_getter=lambda: self.uuid)
-        self.metadata = MetadataCache(p, os.environ, timeout=METADATA_TIMEOUT)
+        self.metadata = MetadataCache(p, os.environ, timeout=METADATA_TIMEOUT,
+                                      lambda_context=self.seed.lambda_context)
         if self.uuid:
             self.log.execution_uuid = self.uuid
             self._schedule_heartbeat()
@@ -307,7 +308,10 @@ class ApiSink(Sink):
                 self._update({"pid": message.pid})
         elif isinstance(message, m.AttemptEnded):
             if message.will_retry:
-                self._update(_attempt_fields(message))
+                fields = _attempt_fields(message)
+                if self.seed.embedded:
+                    fields.pop("exit_code", None)  # a function has no exit code
+                self._update(fields)
         elif isinstance(message, m.StatusUpdate):
             self._status(message.fields)
         elif isinstance(message, m.Finish):
@@ -331,7 +335,7 @@ class ApiSink(Sink):
                                  log_level=logs.LEVEL_NAMES.get(self.log.level, "INFO"),
                                  hostname=meta.hostname or _hostname(),
                                  metadata=meta.execution, task_metadata=meta.task,
-                                 input_value=self._input_value())
+                                 input_value=self._input_value(), embedded=self.seed.embedded)
         for note in notes:
             self.log.info(note)
         if p.task_execution_uuid:
@@ -514,7 +518,7 @@ class ApiSink(Sink):
                              command=list(self.params.command) or None, attach=False,
                              log_level=logs.LEVEL_NAMES.get(self.log.level, "INFO"),
                              hostname=meta.hostname or _hostname(), metadata=meta.execution,
-                             task_metadata=meta.task)
+                             task_metadata=meta.task, embedded=self.seed.embedded)
         body.update(self._final_fields(finish))
         self.final_call = Call(Kind.FINAL, "POST", EXECUTIONS, body,
                                timeout=self._final_timeout(finish), on_done=self._final_done,

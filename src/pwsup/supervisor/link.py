@@ -41,6 +41,10 @@ class ReporterSeed:
         self.group_signals = params.process_group_termination
         self.attempt: tuple[int, int] | None = None
         """(attempt number, pid) of the running attempt."""
+        self.embedded = False
+        """Embedded mode: the reporter serves one run after another (the caller's calls)."""
+        self.lambda_context: object = None
+        """The AWS Lambda handler's context (embedded mode), for runtime metadata."""
         self.capture: tuple[int, int] | None = None
         """Read ends of the command's stdout and stderr pipes, when its output is captured."""
         self.begin: m.Begin | None = None

@@ -149,7 +149,18 @@ class Reporter:
                 self.seed.pgid = self.seed.attempt = None
             elif isinstance(message, m.Finish):
                 self.finished = True
+            elif isinstance(message, m.Begin) and self.finished:
+                self._next_run()
             self.sink.handle(message)
+
+    def _next_run(self) -> None:
+        """Embedded mode: the next call is a new run with a fresh sink."""
+        self.sink.close()
+        self.finished = False
+        self.seed.execution_uuid = self.seed.pgid = self.seed.attempt = None
+        self.seed.finish = None
+        self.deadlines = Deadlines()
+        self.sink = make_sink(self.seed, self.channel.send, self.log, self.deadlines)
 
     def _terminate_orphaned_group(self) -> None:
         pgid, group = self.seed.pgid, self.seed.group_signals

@@ -1,0 +1,134 @@
+"""Embedded mode through proc_wrapper's API: managed_call in-process and isolated, reported
+to the fake CloudReactor server by the same reporter process as wrapped mode."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.helpers.fake_cloudreactor import FakeCloudReactor
+
+from pwsup.compat import ConfigurationError, ProcWrapper, ProcWrapperParams
+from pwsup.embedded_monitor import EmbeddedMonitor
+
+
+@pytest.fixture
+def api() -> Iterator[FakeCloudReactor]:
+    with FakeCloudReactor() as server:
+        server.create_task("embedded-task")
+        yield server
+    from pwsup import embedded_monitor
+
+    if embedded_monitor._current is not None:  # the reporter ends when its pipe closes
+        embedded_monitor._current.close()
+        embedded_monitor._current = None
+
+
+def offline_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PROC_WRAPPER_", "PWSUP_"))}
+
+
+def online(api: FakeCloudReactor, **settings: Any) -> ProcWrapper:
+    params = ProcWrapperParams(env=offline_env())
+    params.task_name = "embedded-task"
+    params.api_base_url = api.base_url
+    params.api_key = api.api_key
+    params.process_retry_delay = 0
+    for name, value in settings.items():
+        setattr(params, name, value)
+    return ProcWrapper(params=params, env_override=offline_env())
+
+
+def test_offline_managed_call_returns_the_value_and_passes_config() -> None:
+    """fun(wrapper, data, config) is called; its value comes back; no data is fine."""
+    params = ProcWrapperParams(env=offline_env())
+    params.initial_config = {"greeting": "hi"}
+    wrapper = ProcWrapper(params=params, env_override=offline_env())
+    assert wrapper.managed_call(lambda w, data, config: (data, config["greeting"])) == \
+        (None, "hi")
+
+
+def test_retries_then_the_last_exception() -> None:
+    """Failures are retried process_max_retries times; the last exception propagates."""
+    params = ProcWrapperParams(env=offline_env())
+    params.process_max_retries = 2
+    params.process_retry_delay = 0
+    calls: list[int] = []
+
+    def fail(wrapper: ProcWrapper, data: Any, config: Any) -> None:
+        calls.append(1)
+        raise ValueError(f"attempt {len(calls)}")
+
+    with pytest.raises(ValueError, match="attempt 3"):
+        ProcWrapper(params=params, env_override=offline_env()).managed_call(fail)
+    assert len(calls) == 3
+
+
+def test_isolated_call_survives_a_crash_of_the_function() -> None:
+    """isolated=True runs each attempt in a worker: a hard crash is an exception here."""
+    from pwsup.errors import WorkerCrashed
+
+    params = ProcWrapperParams(env=offline_env())
+    wrapper = ProcWrapper(params=params, env_override=offline_env(), isolated=True)
+    assert wrapper.managed_call(lambda w, d, c: os.getpid()) != os.getpid()
+    with pytest.raises(WorkerCrashed):
+        wrapper.managed_call(lambda w, d, c: os._exit(5))
+
+
+def test_invalid_settings_list_every_error() -> None:
+    """Bad settings fail before the call, all listed."""
+    params = ProcWrapperParams(env=offline_env())
+    params.process_timeout = "soon"
+    params.prevent_offline_execution = True
+    params.offline_mode = True
+    with pytest.raises(ConfigurationError) as info:
+        ProcWrapper(params=params, env_override=offline_env())
+    assert len(info.value.errors) == 2
+
+
+def test_reported_call_creates_heartbeats_status_and_final_output(
+    api: FakeCloudReactor,
+) -> None:
+    """Creation, heartbeats while the function runs, update_status values, output_value."""
+    wrapper = online(api, api_heartbeat_interval=0.2)
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> dict[str, int]:
+        assert w.update_status(success_count=4, last_status_message="half") == 1
+        api.wait_for(lambda r: r.method == "PATCH" and (r.json or {}).get("success_count") == 4,
+                     timeout=5)
+        return {"total": data["n"] * 2}
+
+    assert wrapper.managed_call(work, {"n": 21}) == {"total": 42}
+    bodies = [r.json for r in api.requests if r.json is not None]
+    assert bodies[0]["embedded_mode"] is True
+    final = bodies[-1]
+    assert final["status"] == "SUCCEEDED"
+    assert final["output_value"] == {"total": 42}
+    assert "exit_code" not in final
+    assert api.violations == []
+
+
+def test_reported_failures_with_retries_and_reuse_of_the_reporter(
+    api: FakeCloudReactor,
+) -> None:
+    """Failed attempts are reported; the final FAILED arrives; a second call reuses the
+    same reporter process and makes a second execution."""
+    wrapper = online(api, process_max_retries=1)
+    with pytest.raises(RuntimeError):
+        wrapper.managed_call(lambda w, d, c: (_ for _ in ()).throw(RuntimeError("no")))
+    from pwsup import embedded_monitor
+
+    monitor = embedded_monitor._current
+    assert isinstance(monitor, EmbeddedMonitor)
+    first_pid = monitor.link.pid
+    assert wrapper.managed_call(lambda w, d, c: "ok") == "ok"
+    assert embedded_monitor._current is monitor
+    assert monitor.link.pid == first_pid
+    statuses = [r.json.get("status") for r in api.requests if r.json is not None]
+    assert statuses == ["RUNNING", "RUNNING", "FAILED", "RUNNING", "SUCCEEDED"]
+    failed = next(r.json for r in api.requests if r.json and r.json.get("status") == "FAILED")
+    assert failed["failed_attempts"] == 2
+    assert len(api.executions) == 2
+    assert api.violations == []
