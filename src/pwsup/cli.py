@@ -80,7 +80,9 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     if params.exit_after_writing_variables:
         log.info("the variables are written; exiting as asked (--exit-after-writing-variables)")
         return exitcodes.SUCCESS
-    _set_title(f"pwsup: {params.display_name}")
+    from pwsup.title import set_title
+
+    set_title(f"pwsup: {params.display_name}")
     from pwsup.supervisor.parent import Supervisor
 
     try:
@@ -122,12 +124,6 @@ def _remove(paths: Sequence[str]) -> None:
             pass
 
 
-def _set_title(title: str) -> None:
-    try:
-        import setproctitle
-    except ImportError:  # pragma: no cover - a dependency; titles are cosmetic
-        return
-    setproctitle.setproctitle(title)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

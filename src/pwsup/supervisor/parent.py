@@ -594,10 +594,13 @@ class Supervisor:
             status, exit_code = self._read_result(extra)
         self.exit_code = exit_code
         self.phase = Phase.REPORTING
-        self._log_summary(status, exit_code)
         if not (report and self.params.online):
-            self._release_reporter(kill=True)  # offline: it has nothing to deliver
+            # Offline it has nothing to deliver. Killing it first lets its teardown overlap
+            # with the summary line: the exit latency is a measured figure.
+            self._release_reporter(kill=True)
+            self._log_summary(status, exit_code)
             return
+        self._log_summary(status, exit_code)
         from pwsup.ipc.messages import Finish
 
         command_code = None  # what the server records: the command's own exit code

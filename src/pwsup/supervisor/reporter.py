@@ -34,6 +34,7 @@ from pwsup.ipc import messages as m
 from pwsup.log import make_handler
 from pwsup.supervisor import procs
 from pwsup.supervisor.deadlines import Deadlines
+from pwsup.title import set_title
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -205,7 +206,7 @@ def reporter_main(seed: ReporterSeed, channel: Channel, log: Log,
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
         log.process = "reporter"
         _route_library_logs(log)
-        _set_title(seed.title)
+        set_title(seed.title)
     except BaseException as e:
         log.error(f"reporter could not start: {e!r}")
         os._exit(70)
@@ -222,10 +223,3 @@ def _route_library_logs(log: Log) -> None:
     root.setLevel(log.level)
 
 
-def _set_title(title: str) -> None:
-    try:
-        import setproctitle
-
-        setproctitle.setproctitle(title)
-    except ImportError:  # pragma: no cover - it is a dependency; titles are cosmetic
-        pass
