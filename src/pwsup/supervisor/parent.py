@@ -319,8 +319,17 @@ class Supervisor:
                 deadline.cancel()
         self._take_terminal_back()
         self.log.debug(f"attempt {attempt.number} ended: {exitcodes.describe(exit_code)}")
+        if not self.params.online and self._run_is_over(attempt):
+            self.reporter.kill()  # nothing to deliver: its teardown overlaps with ours
         self.phase = Phase.CLEANING
         self._sweep_stragglers()
+
+    def _run_is_over(self, attempt: Attempt) -> bool:
+        """Whether this attempt's end is the end of the run (no retry can follow)."""
+        if self.stop_signal is not None or self.server_stop is not None:
+            return True
+        succeeded = attempt.exit_code == 0 and not attempt.timed_out
+        return succeeded or not self._attempts_left()
 
     def _attempt_over(self) -> None:
         attempt = self.attempt
@@ -654,13 +663,15 @@ class Supervisor:
         self._release_reporter(kill=False)
 
     def _release_reporter(self, *, kill: bool) -> None:
-        """Close the reporter's pipe (its cue to exit) or kill it; DONE once it is reaped."""
+        """Close the reporter's pipe (its cue to exit; DONE once it is reaped), or kill it
+        (DONE at once: SIGKILL cannot be caught, so it is gone whether or not we stay to
+        reap it — whoever inherits it, init or a subreaper, does)."""
         self.reporter_released = True
         if kill:
             self.reporter.kill()
         else:
             self.reporter.lost()
-        if self.reporter_exited or self.reporter.pid is None:
+        if kill or self.reporter_exited or self.reporter.pid is None:
             self.phase = Phase.DONE
         else:
             self.deadlines.after(REPORTER_EXIT_GRACE, "reporter exit", self._force_done)

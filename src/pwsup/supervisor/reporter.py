@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 _IGNORED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
             signal.SIGUSR2, signal.SIGWINCH, signal.SIGTTIN, signal.SIGTTOU, signal.SIGPIPE)
+REPORTER_NICENESS = 5
 _GROUP_POLL = 0.02
 """How often the group is re-checked after the parent died: these processes are not our
 children, so no event tells us they are gone (the one place pwsup polls)."""
@@ -204,6 +205,9 @@ def reporter_main(seed: ReporterSeed, channel: Channel, log: Log,
             signal.signal(signum, signal.SIG_IGN)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        # Background work: when CPU is short, the parent (signals, escalation, exit) and the
+        # command come first — its teardown when killed at the end included.
+        os.nice(REPORTER_NICENESS)
         log.process = "reporter"
         _route_library_logs(log)
         set_title(seed.title)
