@@ -15,7 +15,7 @@ The parent only moves text around; parsing happens in the reporter.
 
 from __future__ import annotations
 
-import os
+from pwsup.files import remove_quietly
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,30 +37,6 @@ def input_text(params: Params, environ: Mapping[str, str]) -> str | None:
 
 def input_variable(params: Params) -> str:
     return params.input_env_var_name or DEFAULT_INPUT_VARIABLE
-
-
-def write_private(path: str, text: str) -> None:
-    """Write a file only its owner can read, replacing (never appending to) what was there."""
-    tmp = f"{path}.pwsup-{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def remove_quietly(path: str | None) -> None:
-    if path:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
 
 
 def format_of(explicit: str | None, filename: str | None) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pwsup.files import write_private
 from pwsup.secrets import formats
 from pwsup.secrets.projection import project
 
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 ENV_FILE_NAMES = {formats.DOTENV: ".env", formats.JSON: "env.json", formats.YAML: "env.yml"}
 CONFIG_FILE_NAMES = {formats.DOTENV: "config.env", formats.JSON: "config.json",
                      formats.YAML: "config.yml"}
-FILE_MODE = 0o600
 
 
 @dataclass(frozen=True)
@@ -67,22 +67,6 @@ def write_file(output: OutputFile, data: Mapping[str, Any]) -> None:
     if output.format == formats.DOTENV:
         content = dict(project(content))  # dotenv holds strings: same rules as the env
     write_private(output.path, formats.serialize(content, output.format))
-
-
-def write_private(path: str, text: str) -> None:
-    """Atomically replace `path` with `text`, readable by the owner only."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.tmp")
-    fd = os.open(temporary, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_EXCL, FILE_MODE)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            os.fchmod(stream.fileno(), FILE_MODE)  # in case the umask removed owner bits
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def write_outputs(params: Params, resolution: Resolution) -> list[str]:

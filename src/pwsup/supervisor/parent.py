@@ -29,7 +29,7 @@ import select
 import signal
 import time
 
-from pwsup import childenv, exitcodes, values
+from pwsup import childenv, exitcodes, files, values
 from pwsup.supervisor import procs
 from pwsup.supervisor.child import SpawnError, SpawnRequest, spawn
 from pwsup.supervisor.deadlines import Deadline, Deadlines
@@ -161,13 +161,13 @@ class Supervisor:
     def _write_input_file(self) -> None:
         path = self.params.input_filename
         if path and self.input is not None:
-            values.write_private(path, self.input)
+            files.write_private(path, self.input)
             self.input_file = path
 
     def _remove_input_file(self) -> None:
         cleanup = self.params.cleanup_input_file
         if cleanup or (cleanup is None and self.input_file):
-            values.remove_quietly(self.params.input_filename)
+            files.remove_quietly(self.params.input_filename)
 
     def _setup(self) -> None:
         try:
