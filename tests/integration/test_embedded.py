@@ -132,3 +132,26 @@ def test_reported_failures_with_retries_and_reuse_of_the_reporter(
     assert failed["failed_attempts"] == 2
     assert len(api.executions) == 2
     assert api.violations == []
+
+
+def test_update_status_from_an_isolated_worker_reaches_the_server(
+    api: FakeCloudReactor,
+) -> None:
+    """In isolated mode update_status runs in the worker; the value travels worker → caller
+    → reporter → server, and the function's heartbeat-carried value arrives."""
+    params = ProcWrapperParams(env=offline_env())
+    params.task_name = "embedded-task"
+    params.api_base_url = api.base_url
+    params.api_key = api.api_key
+    params.api_heartbeat_interval = 0.2
+    wrapper = ProcWrapper(params=params, env_override=offline_env(), isolated=True)
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> int:
+        w.update_status(error_count=2, last_status_message="from the worker")
+        api.wait_for(lambda r: (r.json or {}).get("error_count") == 2, timeout=5)
+        return os.getpid()
+
+    assert wrapper.managed_call(work) != os.getpid()
+    assert any((r.json or {}).get("last_status_message") == "from the worker"
+               for r in api.requests)
+    assert api.violations == []
