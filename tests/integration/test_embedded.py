@@ -148,10 +148,10 @@ def test_update_status_from_an_isolated_worker_reaches_the_server(
 
     def work(w: ProcWrapper, data: Any, config: Any) -> int:
         w.update_status(error_count=2, last_status_message="from the worker")
-        api.wait_for(lambda r: (r.json or {}).get("error_count") == 2, timeout=5)
-        return os.getpid()
+        return os.getpid()  # (the fake server's records live in the caller, not here)
 
     assert wrapper.managed_call(work) != os.getpid()
-    assert any((r.json or {}).get("last_status_message") == "from the worker"
-               for r in api.requests)
+    carrying = [r.json for r in api.requests if (r.json or {}).get("error_count") == 2]
+    assert carrying, "the worker's status never reached the server"
+    assert carrying[0]["last_status_message"] == "from the worker"
     assert api.violations == []
