@@ -48,7 +48,7 @@ def test_success_finishes_with_zero() -> None:
 
 def test_failure_with_retries_waits_then_gives_the_last_code() -> None:
     """A failure with retries left waits the retry delay; the last failure is the result."""
-    sup, clock = supervisor("-r", "1", "--process-retry-delay", "7")
+    sup, _clock = supervisor("-r", "1", "--process-retry-delay", "7")
     ended(sup, 3)
     assert sup.phase is Phase.WAITING
     assert sup.failed_attempts == 1
