@@ -43,9 +43,12 @@ class Resolved:
 
 
 def needed(params: Params, environ: Mapping[str, str]) -> bool:
-    """Whether this run has anything to fetch or resolve."""
+    """Whether this run has anything to fetch, resolve or write out."""
     if params.env_locations or params.config_locations:
         return True
+    if (params.env_output_filename or params.env_output_format or params.config_output_filename
+            or params.config_output_format):
+        return True  # the resolved environment is written even when nothing needs resolving
     if not params.resolve_secrets:
         return False
     prefix, suffix = params.resolved_env_var_name_prefix, params.resolved_env_var_name_suffix
