@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""Round trip of one isolated call: `python benchmarks/isolated.py [--quick] [--calls N]`.
+"""Round trip of one isolated call: `python benchmarks/isolated.py [--quick] [--calls N] [--json]`.
 
 Times `pwsup.embedded.run_isolated(f)` for a trivial `f` against pebble's
 `concurrent.process` (fork context) and a bare `multiprocessing` fork Process + Pipe, the
 least a fork-based design can cost. Needs only the standard library and pwsup; pebble is
-used if it is importable, and its row says "pebble not installed" otherwise (it is never
-installed from here). Calls are interleaved, one of each method per round, so a busy
-machine slows every method alike. Prints a markdown table of medians (min to max); the
-goal is a median at most 1.2 times pebble's. Exits non-zero only if a method fails, never
-because of the numbers.
+used if it is importable, and its row says "pebble not installed" otherwise (this script
+installs nothing; `benchmarks/run.py`, which runs it as its `isolated` benchmark with the
+benchmark venv's python, installs pebble there). Calls are interleaved, one of each method
+per round, so a busy machine slows every method alike. Prints a markdown table of medians
+(min to max), or with --json every time measured (`{"calls": N, "methods": {name: [ms, ...]
+or null}, "machine": ...}`); the goal is a median at most 1.2 times pebble's. Exits
+non-zero only if a method fails, never because of the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import multiprocessing
 import os
 import platform
@@ -140,6 +143,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_CALLS} calls per method instead of {FULL_CALLS}")
     parser.add_argument("--calls", type=int, help="calls per method (overrides --quick)")
+    parser.add_argument("--json", action="store_true",
+                        help="print every time measured as JSON instead of a table")
     return parser.parse_args(argv)
 
 
@@ -155,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         print(f"benchmark failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
+    if args.json:
+        print(json.dumps({"calls": calls, "machine": machine(),
+                          "methods": {name: times.get(name) for name in all_methods}}))
+        return 0
     print(f"## run_isolated round trip, trivial f, {calls} calls per method\n")
     print("\n".join(table(all_methods, times)))
     print(f"\n{machine()}")

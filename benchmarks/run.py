@@ -2,9 +2,11 @@
 """pwsup benchmarks: `python3 benchmarks/run.py [--quick] [--only NAME ...]` (stdlib only).
 
 Creates/reuses benchmarks/.venv (pwsup from this checkout, cloudreactor-procwrapper 6.0.2,
-dumb-init), then prints markdown tables comparing the bare command, pwsup, proc_wrapper,
-dumb-init and tini (if on PATH). Exits non-zero if any benchmark crashes, never because
-of the numbers. See benchmarks/README.md.
+dumb-init, boto3, moto[server], pebble), then prints markdown tables comparing the bare
+command, pwsup, proc_wrapper, dumb-init and tini (if on PATH): process handling, a hung
+API server, status updates, secrets from AWS Secrets Manager (moto on 127.0.0.1) and
+isolated calls. Exits non-zero if any benchmark crashes, never because of the numbers.
+See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -21,7 +23,17 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pwbench import latency, startup, stopping, venv, zombies
+from pwbench import (
+    hung_api,
+    isolated_bench,
+    latency,
+    secrets_bench,
+    startup,
+    status_bench,
+    stopping,
+    venv,
+    zombies,
+)
 from pwbench.context import FULL, QUICK, Context
 from pwbench.machine import note
 from pwbench.report import Section
@@ -35,6 +47,10 @@ BENCHMARKS: dict[str, Benchmark] = {
     "escalation": stopping.escalation,
     "timeout": stopping.timeout_accuracy,
     "zombies": zombies.run,
+    "hung_api": hung_api.run,
+    "status": status_bench.run,
+    "secrets": secrets_bench.run,
+    "isolated": isolated_bench.run,
 }
 
 

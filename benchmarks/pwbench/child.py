@@ -15,6 +15,7 @@ shares (no time namespaces are used) and which, unlike CLOCK_REALTIME, is never 
 
 Modes:
     exit     READY, sleep SETTLE, EXIT, os._exit(0)
+    late-exit  READY, sleep LATE_EXIT (2 s), EXIT, os._exit(0)
     term     SIGTERM handler records TERM then dies of SIGTERM; waits in signal.pause()
     ignore   SIGTERM ignored; sleeps (only SIGKILL ends it)
     sleep    sleeps 30 s with default dispositions (for time limits)
@@ -30,6 +31,8 @@ import time
 
 SETTLE = 0.1
 """Seconds the exit mode waits so the wrapper is idle in its wait when the command exits."""
+LATE_EXIT = 2.0
+"""Seconds the late-exit mode runs (so that a 1 s heartbeat is in flight when it exits)."""
 SAFETY_ALARM = 60
 """SIGALRM (default action: die) so a child that is somehow left behind does not linger."""
 ORPHANS = 5
@@ -47,6 +50,13 @@ def ready(fd: int) -> None:
 def mode_exit(fd: int) -> None:
     ready(fd)
     time.sleep(SETTLE)
+    report(fd, "EXIT", time.monotonic_ns())
+    os._exit(0)
+
+
+def mode_late_exit(fd: int) -> None:
+    ready(fd)
+    time.sleep(LATE_EXIT)
     report(fd, "EXIT", time.monotonic_ns())
     os._exit(0)
 
@@ -108,8 +118,8 @@ def mode_zombies(fd: int) -> None:
     os._exit(0)
 
 
-MODES = {"exit": mode_exit, "term": mode_term, "ignore": mode_ignore, "sleep": mode_sleep,
-         "zombies": mode_zombies}
+MODES = {"exit": mode_exit, "late-exit": mode_late_exit, "term": mode_term,
+         "ignore": mode_ignore, "sleep": mode_sleep, "zombies": mode_zombies}
 
 
 def main() -> None:

@@ -46,7 +46,9 @@ def note(wrappers: Mapping[str, Wrapper], versions: Mapping[str, str], mode: str
         f"dumb-init {versions.get('dumb-init', '?')}; tini: "
         + (_version_line([str(tini.exe), "--version"]) if tini.exe else "not installed")
         + "; " + (_version_line([str(timeout.exe), "--version"]) if timeout.exe
-                  else "coreutils timeout: not installed"),
+                  else "coreutils timeout: not installed")
+        + f"; boto3 {versions.get('boto3', '?')}, moto {versions.get('moto', '?')}, "
+        f"pebble {versions.get('pebble', '?')}",
         f"- mode: {mode}; measured processes run with PYTHON*/PROC_WRAPPER_*/PWSUP_* "
         "variables removed from the environment (PYTHONDONTWRITEBYTECODE included), stdio on "
         "/dev/null, each in its own process group",

@@ -107,7 +107,7 @@ def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved |
     for secret in resolved.secrets:
         log.add_secret(secret)
     for failure in resolved.failures:
-        log.error(f"could not resolve {failure}")
+        log.error(failure if failure.startswith("cannot write") else f"could not resolve {failure}")
     if resolved.failures and params.fail_fast_config_resolution:
         log.error("nothing was started (exit code 78); --no-fail-fast-config-resolution "
                   "runs the command without the variables that failed")

@@ -285,7 +285,7 @@ class ProcWrapper:
             fields["last_status_message"] = last_status_message
         if extra_status_props:
             fields["other_runtime_metadata"] = dict(extra_status_props)
-        from pwsup.embedded_monitor import utc_now
+        from pwsup.isotime import utc_now
 
         fields["last_app_heartbeat_at"] = last_app_heartbeat_at or utc_now()
         from pwsup.embedded import update_status as send_from_worker

@@ -26,6 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pwsup.ipc import messages as m
+from pwsup.isotime import utc_now
 from pwsup.supervisor import procs
 from pwsup.supervisor.link import ReporterLink, ReporterSeed
 
@@ -42,12 +43,6 @@ class Denied(RuntimeError):
     def __init__(self, exit_code: int, reason: str) -> None:
         super().__init__(f"the run was not started: {reason} (exit code {exit_code})")
         self.exit_code = exit_code
-
-
-def utc_now() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + \
-        f".{int(now % 1 * 1e6):06d}+00:00"
 
 
 class EmbeddedMonitor:

@@ -10,6 +10,7 @@ treat `pwsup -- cmd` like `cmd`. Its own codes avoid the range commands commonly
 | 124     | the last attempt hit its time limit (like coreutils `timeout`)     |
 | 126/127 | the command could not be executed / was not found                  |
 | 75      | the server refused to start it (concurrency) or stopped it        |
+| 71      | pwsup itself could not work (out of file descriptors, processes)   |
 | 77      | the server refused the API key (with --prevent-offline-execution)  |
 | 78      | bad configuration: nothing was started                             |
 | 1       | the server could not be reached (with --prevent-offline-execution) |
@@ -26,6 +27,7 @@ NOT_EXECUTABLE = 126
 NOT_FOUND = 127
 TEMPFAIL = 75
 NOPERM = 77
+OS_ERROR = 71
 CONFIG = 78
 SIGNAL_BASE = 128
 

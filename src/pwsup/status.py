@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 DEFAULT_PORT = 2373
 _COUNTS = ("success_count", "error_count", "skipped_count", "expected_count")
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+"""Built once: `json.dumps(..., default=str)` would build an encoder on every update."""
 
 
 def _enabled(environ: Mapping[str, str]) -> bool:
@@ -64,9 +66,8 @@ class StatusUpdater:
         if not self.enabled:
             return
         message: dict[str, Any] = {}
-        given = dict(zip(_COUNTS, (success_count, error_count, skipped_count, expected_count),
-                         strict=True))
-        for key, value in given.items():
+        counts = (success_count, error_count, skipped_count, expected_count)
+        for key, value in zip(_COUNTS, counts, strict=True):
             if value is None or (self.incremental_count_mode and value == 0):
                 continue
             if self.incremental_count_mode:
@@ -83,7 +84,7 @@ class StatusUpdater:
 
     def _send(self, message: dict[str, Any]) -> None:
         try:
-            data = (json.dumps(message, default=str) + "\n").encode("utf-8")
+            data = (_ENCODER.encode(message) + "\n").encode("utf-8")
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 self._socket.setblocking(False)

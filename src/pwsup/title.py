@@ -47,7 +47,7 @@ def _load() -> Callable[[str], None]:
     except (ImportError, OSError, AttributeError):
         try:
             from setproctitle import setproctitle
-        except ImportError:  # pragma: no cover - a dependency; titles are cosmetic
+        except (ImportError, OSError):  # titles are cosmetic: never fail a run over one
             return lambda title: None
         return setproctitle
 

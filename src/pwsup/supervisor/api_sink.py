@@ -391,6 +391,7 @@ class ApiSink(Sink):
         self.rollbar.report(f"Exited before API Server notified of start: {decision.reason}",
                             self._request_data(call))
         if self.pending_finish is not None:
+            self.pending_finish = None
             self.reply(m.FinishDelivered(False, "the execution was never created"))
 
     # -- updates -------------------------------------------------------------------------------
@@ -524,6 +525,10 @@ class ApiSink(Sink):
                                timeout=self._final_timeout(finish), on_done=self._final_done,
                                on_fail=self._final_failed)
         self._submit(self.final_call)
+
+    def final_pending(self) -> bool:
+        call = self.final_call
+        return self.pending_finish is not None or (call is not None and not call.closed)
 
     def _final_done(self, outcome: Outcome) -> None:
         self.log.debug("the final status was delivered")

@@ -59,10 +59,16 @@ class ReporterLink:
         self.channel: Channel | None = None
         self.pid: int | None = None
         self.restarts = 0
+        self._pair: tuple[Channel, Channel] | None = None
+
+    def prepare(self) -> None:
+        """Make the pipes now, so that start() needs no new descriptor."""
+        self._pair = channel_pair()
 
     def start(self, close_fds: tuple[int, ...]) -> None:
         """Fork a reporter and send what it must pick up."""
-        ours, theirs = channel_pair()
+        pair, self._pair = self._pair, None
+        ours, theirs = pair or channel_pair()
         with BlockedSignals():
             pid = os.fork()
             if pid == 0:

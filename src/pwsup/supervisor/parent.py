@@ -30,6 +30,7 @@ import signal
 import time
 
 from pwsup import childenv, exitcodes, files, values
+from pwsup.isotime import utc_now
 from pwsup.supervisor import procs
 from pwsup.supervisor.child import SpawnError, SpawnRequest, spawn
 from pwsup.supervisor.deadlines import Deadline, Deadlines
@@ -87,11 +88,6 @@ class Attempt:
     @property
     def running(self) -> bool:
         return self.pid > 0 and self.exit_code is None
-
-
-def _utc_now() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}+00:00"
 
 
 class Refresh:
@@ -177,6 +173,22 @@ class Supervisor:
                            f"{e.strerror}; nothing was started")
             self.exit_code, self.phase = exitcodes.CONFIG, Phase.DONE
             return
+        try:
+            self._set_up_process()
+        except OSError as e:  # out of file descriptors or processes: say so, start nothing
+            self.log.error(f"pwsup could not set itself up: {e.strerror or e}; "
+                           "nothing was started")
+            self._abandon(exitcodes.OS_ERROR)
+
+    def _abandon(self, exit_code: int) -> None:
+        """End the run now: nothing of it may keep running."""
+        attempt = self.attempt
+        if attempt is not None and attempt.running:
+            self._signal_command(attempt, signal.SIGKILL)
+        self.reporter.kill()
+        self.exit_code, self.phase = exit_code, Phase.DONE
+
+    def _set_up_process(self) -> None:
         self.signals.install()
         if not procs.become_subreaper():
             self.log.debug("could not become a child subreaper; orphans go to init")
@@ -189,10 +201,12 @@ class Supervisor:
             self.output = (out_w, err_w)
         if self.params.online:
             self._start_reporter()
-            self.reporter.begin(_utc_now())
+            self.reporter.begin(utc_now())
         else:
             # Nothing to ask permission for: start the command first, then the reporter,
-            # which learns the command's group from the seed (no message needed).
+            # which learns the command's group from the seed (no message needed). Its pipes
+            # are made first, so running out of descriptors cannot strand a started command.
+            self.reporter.prepare()
             self._start_attempt()
             self._start_reporter()
 
@@ -273,6 +287,10 @@ class Supervisor:
         self.phase = Phase.RUNNING
         try:
             pid = spawn(request, self.signals)
+        except OSError as e:  # pwsup's own resources (pipes, fork), not the command's fault
+            self.log.error(f"could not start the command: {e.strerror or e}")
+            self._abandon(exitcodes.OS_ERROR)
+            return
         except SpawnError as e:
             self.log.error(f"could not start the command: {e}")
             self.attempt = Attempt(number, pid=0, exit_code=e.exit_code)
@@ -499,8 +517,8 @@ class Supervisor:
                          last if last is not None else exitcodes.SIGNAL_BASE + signum)
         elif self.phase is Phase.REPORTING:
             if repeated:
-                self.log.warning("stopping again: not waiting for the final report")
-                self._end_reporting()
+                self.log.error("stopping again: the final status could not be delivered")
+                self._release_reporter(kill=True)
             else:
                 self._cap_report_wait(self.params.shutdown_report_timeout)
 
@@ -520,7 +538,7 @@ class Supervisor:
     # -- the reporter ---------------------------------------------------------------------
 
     def _start_reporter(self) -> None:
-        if self.reporter_released:
+        if self.reporter_released or self.phase is Phase.DONE:
             return
         close = [self.signals.wakeup_fd, *self.stragglers, *(self.output or ())]
         if self.attempt is not None and self.attempt.pidfd is not None:
@@ -618,7 +636,7 @@ class Supervisor:
             self.reporter.attempt_ended(self._attempt_ended(self.attempt, will_retry=False))
         self.reporter.finish(Finish(
             status=status.value, exit_code=command_code, failed_attempts=self.failed_attempts,
-            timed_out_attempts=self.timed_out_attempts, finished_at=_utc_now(),
+            timed_out_attempts=self.timed_out_attempts, finished_at=utc_now(),
             shutdown=self.stop_signal is not None, extra=extra))
         if self.reporter.channel is None and not self.reporter.restarts_left:
             self._end_reporting()
@@ -655,8 +673,8 @@ class Supervisor:
         self.report_cap = self.deadlines.after(seconds, "final report cap", self._report_timed_out)
 
     def _report_timed_out(self) -> None:
-        self.log.error("the final report could not be delivered in time; exiting without it")
-        self._end_reporting()
+        self.log.error("the final status could not be delivered in time; exiting without it")
+        self._release_reporter(kill=True)
 
     def _end_reporting(self) -> None:
         """The final report is done (or given up on): let the reporter go."""

@@ -21,11 +21,14 @@ _libc: Any = None
 
 def _prctl(option: int, value: int) -> bool:
     global _libc
-    if _libc is None:
-        import ctypes
+    try:
+        if _libc is None:
+            import ctypes
 
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return bool(_libc.prctl(option, value, 0, 0, 0) == 0)
+            _libc = ctypes.CDLL(None, use_errno=True)
+        return bool(_libc.prctl(option, value, 0, 0, 0) == 0)
+    except (OSError, ImportError):  # e.g. no descriptor left to load the library with
+        return False
 
 
 def become_subreaper() -> bool:

@@ -31,6 +31,7 @@ import time
 from typing import TYPE_CHECKING, NoReturn
 
 from pwsup.ipc import messages as m
+from pwsup.isotime import utc_now
 from pwsup.log import make_handler
 from pwsup.supervisor import procs
 from pwsup.supervisor.deadlines import Deadlines
@@ -74,6 +75,10 @@ class Sink:
         elif isinstance(message, m.Finish):
             self.reply(m.FinishDelivered(delivered=False, detail="offline"))
 
+    def final_pending(self) -> bool:
+        """Whether a final report was handed over and is not delivered (or given up) yet."""
+        return False
+
     def close(self) -> None:
         """The run is over (or the parent is gone): release resources."""
 
@@ -114,11 +119,16 @@ class Reporter:
         try:
             while not self.channel.eof:
                 self._poll_once()
-            if self.finished:
-                self._exit(0)
-            self.log.warning("pwsup's parent process is gone; terminating the command")
-            self._terminate_orphaned_group()
-            self._exit(1)
+            orphaned = not self.finished
+            if orphaned:
+                self.log.warning("pwsup's parent process is gone; terminating the command")
+                self._terminate_orphaned_group()
+                self._report_orphaned_run()
+            # The parent is gone (a parent that stops waiting kills us instead): the final
+            # status in hand is still delivered, within its own deadline.
+            while self.sink.final_pending():
+                self._poll_once()
+            self._exit(1 if orphaned else 0)
         except BaseException as e:
             self.log.error(f"reporter failed: {e!r}")
             self._exit(70)
@@ -126,7 +136,8 @@ class Reporter:
     def _poll_once(self) -> None:
         poller = select.poll()
         handlers = dict(self.sink.fds())
-        poller.register(self.channel.read_fd, select.POLLIN)
+        if not self.channel.eof:
+            poller.register(self.channel.read_fd, select.POLLIN)
         if self.channel.pending_output:
             poller.register(self.channel.write_fd, select.POLLOUT)
         for fd in handlers:
@@ -163,6 +174,12 @@ class Reporter:
         self.seed.finish = None
         self.deadlines = Deadlines()
         self.sink = make_sink(self.seed, self.channel.send, self.log, self.deadlines)
+
+    def _report_orphaned_run(self) -> None:
+        """Tell the server the run ended with its supervisor (ABORTED), briefly."""
+        self.finished = True
+        self.sink.handle(m.Finish(status="ABORTED", exit_code=None, failed_attempts=0,
+                                  timed_out_attempts=0, finished_at=utc_now(), shutdown=True))
 
     def _terminate_orphaned_group(self) -> None:
         pgid, group = self.seed.pgid, self.seed.group_signals

@@ -92,8 +92,8 @@ class ResolverProcess:
         if not self._chunks:
             raise RuntimeError("the secrets resolver died without an answer")
         data = json.loads(b"".join(self._chunks))
-        return Resolved(data["env"], data["config"], data["failures"], data["secrets"],
-                        data["written"])
+        return Resolved(data["env"], data["config"], data["failures"] + data["errors"],
+                        data["secrets"], data["written"])
 
 
 def resolve_in_child(params: Params, environ: Mapping[str, str]) -> Resolved:
@@ -120,8 +120,9 @@ def _child(params: Params, environ: dict[str, str], write_fd: int) -> NoReturn:
         while view:
             view = view[os.write(write_fd, view):]
     except BaseException as e:  # a resolver must never return into the parent's code
+        why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
         try:
-            os.write(2, f"PWSUP: resolver failed: {type(e).__name__}\n".encode())
+            os.write(2, f"PWSUP: ERROR: the secrets resolver failed: {why}\n".encode())
         finally:
             code = 70
     finally:
@@ -145,8 +146,16 @@ def _resolve(params: Params, environ: dict[str, str]) -> dict[str, Any]:
     params = _with_region(params, environ)
     with Resolver(params, environ) as resolver:
         resolution = resolver.resolve()
-    written = write_outputs(params, resolution) if resolution.ok else []
+    errors: list[str] = []
+    written: list[str] = []
+    if resolution.ok:
+        try:
+            written = write_outputs(params, resolution)
+        except OSError as e:
+            errors.append("cannot write the output files (--env-output-filename, "
+                          f"--config-output-filename): {e.strerror}")
     return {
+        "errors": errors,
         "written": written,
         "env": resolution.env,
         "config": resolution.config,

@@ -92,11 +92,27 @@ class StatusParser:
         return {}
 
 
+RECEIVE_BUFFER = 16 << 20
+"""A burst of status updates is queued here while the reporter catches up: updates are
+dropped by the kernel only once it is full, and those would be the newest values."""
+
+
+def _large_receive_buffer(sock: socket.socket) -> None:
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    if force is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, RECEIVE_BUFFER)  # beyond rmem_max (root)
+            return
+        except OSError:
+            pass
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)  # capped by rmem_max
+
+
 def open_listener(host: str, port: int, max_bytes: int) -> socket.socket:
     """A non-blocking UDP socket bound to host:port with room for whole datagrams."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, max(max_bytes * 16, 1 << 20))
+        _large_receive_buffer(sock)
         sock.bind((host, port))
     except OSError:
         sock.close()
