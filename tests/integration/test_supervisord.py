@@ -118,7 +118,8 @@ class Announcements:
 class Supervisord:
     """A supervisord with one program, `svc`, in a directory of its own."""
 
-    def __init__(self, directory: Path, pwsup_args: list[str], mode: str) -> None:
+    def __init__(self, directory: Path, pwsup_args: list[str], mode: str,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.dir = directory
         self.conf = directory / "supervisord.conf"
         self.log = directory / "supervisord.log"
@@ -161,7 +162,7 @@ class Supervisord:
             redirect_stderr=true
             stdout_logfile={self.program_log}
         """), encoding="utf-8")
-        self.env = clean_env()
+        self.env = {**clean_env(), **(extra_env or {})}
         self.seen: list[procs.Proc] = []
         with open(directory / "supervisord.stderr", "wb") as stderr:
             self.process = subprocess.Popen(
@@ -235,8 +236,9 @@ def supervisord(tmp_path: Path) -> Iterator[Callable[..., Supervisord]]:
     it ran may outlive it."""
     started: list[Supervisord] = []
 
-    def _start(mode: str, *pwsup_args: str) -> Supervisord:
-        instance = Supervisord(tmp_path, list(pwsup_args), mode)
+    def _start(mode: str, *pwsup_args: str,
+               extra_env: dict[str, str] | None = None) -> Supervisord:
+        instance = Supervisord(tmp_path, list(pwsup_args), mode, extra_env)
         started.append(instance)
         return instance
 
@@ -326,6 +328,28 @@ def test_status_updates_from_the_service_break_nothing_offline(
     program_log = sup.program_log.read_text(errors="replace")
     assert " ERROR" not in program_log, program_log
     assert " WARNING" not in program_log, program_log
+
+
+def test_status_updates_flow_to_the_api_server_under_supervisord(
+        supervisord: Callable[..., Supervisord]) -> None:
+    """Online under supervisord: the service's StatusUpdater values reach the API server on
+    heartbeats, and `supervisorctl stop` ends the run, reported ABORTED."""
+    from helpers.fake_cloudreactor import FakeCloudReactor
+
+    with FakeCloudReactor() as api:
+        api.create_task("sv-task")
+        sup = supervisord("status-updates", "-n", "sv-task", "--api-heartbeat-interval", "0.3",
+                          "--enable-status-update-listener",
+                          "--status-update-socket-port", str(free_udp_port()),
+                          extra_env={"PROC_WRAPPER_API_BASE_URL": api.base_url,
+                                     "PROC_WRAPPER_API_KEY": api.api_key})
+        started = sup.started()
+        api.wait_for(lambda r: (r.json or {}).get("success_count", 0) > 1, timeout=10)
+        _stop_and_check(sup, started, exit_status=0)
+        statuses = [(r.json or {}).get("status") for r in api.requests]
+        assert statuses[0] == "RUNNING"
+        assert statuses[-1] == "ABORTED"
+        assert api.violations == []
 
 
 def test_supervisord_shutdown_leaves_nothing_behind(

@@ -31,6 +31,7 @@ import time
 
 from pwsup import childenv, exitcodes, files, values
 from pwsup.isotime import utc_now
+from pwsup.log import DEBUG
 from pwsup.supervisor import procs
 from pwsup.supervisor.child import SpawnError, SpawnRequest, spawn
 from pwsup.supervisor.deadlines import Deadline, Deadlines
@@ -247,8 +248,9 @@ class Supervisor:
     def _on_forwardable(self, signum: int) -> None:
         attempt = self.attempt
         if attempt is not None and attempt.running:
-            self.log.debug(f"forwarding {signal_name(signum)} to the command")
-            self._signal_command(attempt, signum)
+            self._signal_command(attempt, signum)  # first: this is the latency that counts
+            if self.log.enabled(DEBUG):
+                self.log.debug(f"forwarded {signal_name(signum)} to the command")
         if signum in STOPPING:
             self._stop(signum)
 
@@ -336,7 +338,8 @@ class Supervisor:
             if deadline is not None:
                 deadline.cancel()
         self._take_terminal_back()
-        self.log.debug(f"attempt {attempt.number} ended: {exitcodes.describe(exit_code)}")
+        if self.log.enabled(DEBUG):
+            self.log.debug(f"attempt {attempt.number} ended: {exitcodes.describe(exit_code)}")
         if not self.params.online and self._run_is_over(attempt):
             self.reporter.kill()  # nothing to deliver: its teardown overlaps with ours
         self.phase = Phase.CLEANING
