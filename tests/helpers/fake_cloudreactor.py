@@ -42,7 +42,6 @@ import copy
 import json
 import re
 import socket
-import socketserver
 import struct
 import threading
 import time
@@ -52,9 +51,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, TypeGuard
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .served import ServedFake, TrackedHandler
 
 __all__ = [
     "ACCESS_LEVELS",
@@ -588,7 +588,7 @@ class _Rule:
 # --------------------------------------------------------------------------------------
 
 
-class FakeCloudReactor:
+class FakeCloudReactor(ServedFake):
     """An in-memory CloudReactor API server on 127.0.0.1 (see the module docstring).
 
     `api_keys` maps key → ApiKey, or → an access-level name/number (enabled, user
@@ -598,6 +598,8 @@ class FakeCloudReactor:
     real server. `reject_violations=False` records violations but answers such requests as if
     they were valid. `keep_alive=False` closes the connection after every response.
     """
+
+    name = "fake-cloudreactor"
 
     def __init__(self, api_keys: Mapping[str, ApiKey | str | int] | None = None, *,
                  run_environments: Collection[str] | None = None,
@@ -623,64 +625,9 @@ class FakeCloudReactor:
             self._add_run_environment(name)
         self._scripts: list[_Rule] = []
         self._always: list[_Rule] = []
-        self._hang_release = threading.Event()
-        self._closing = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._handler_threads: list[threading.Thread] = []
+        self._init_serving()
 
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # ---- lifecycle ------------------------------------------------------------------
-
-    def start(self) -> FakeCloudReactor:
-        """Bind 127.0.0.1 on an ephemeral port and serve in a daemon thread."""
-        if self._httpd is not None:
-            raise RuntimeError("already started")
-        self._httpd = _Server(self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01},
-            name=f"fake-cloudreactor:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving; release hung requests, cut trickles and idle keep-alive connections,
-        close the listening socket and join every thread. Idempotent."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None or thread is None or self._closing.is_set():
-            return
-        with self._lock:
-            # Under the lock: a handler deciding to hang either sees _closing or gets the
-            # event set here.
-            self._closing.set()
-            self._hang_release.set()
-            self._changed.notify_all()
-        httpd.shutdown()
-        with self._lock:
-            # Handlers unregister under this lock before their socket is closed, so none of
-            # these sockets can be closed (and its descriptor reused) while we shut it down.
-            for sock in self._connections:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-        httpd.server_close()
-        thread.join()
-        with self._lock:
-            handlers = list(self._handler_threads)
-        for handler in handlers:
-            handler.join()
-
-    def __enter__(self) -> FakeCloudReactor:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("not started")
-        return int(self._httpd.server_address[1])
+    # ---- lifecycle: start(), close(), `with` (ServedFake) ------------------------------
 
     @property
     def base_url(self) -> str:
@@ -873,22 +820,6 @@ class FakeCloudReactor:
             self._changed.notify_all()
 
     # ---- request handling (called by the handler threads) ------------------------------
-
-    def _handler_started(self, thread: threading.Thread) -> None:
-        with self._lock:
-            self._handler_threads = [t for t in self._handler_threads if t.is_alive()]
-            self._handler_threads.append(thread)
-
-    def _connection_opened(self, sock: socket.socket) -> None:
-        with self._lock:
-            if self._closing.is_set():
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            self._connections.add(sock)
-
-    def _connection_closing(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._connections.discard(sock)
 
     def _decide(self, incoming: _Incoming) -> _Decision:
         """Check, choose the behaviour, apply state changes and record: all under the lock so
@@ -1387,54 +1318,10 @@ class FakeCloudReactor:
 # --------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer bound to 127.0.0.1:0.
-
-    Handler threads are daemons, so a test that forgets to close the fake cannot hang the
-    interpreter at exit; but socketserver does not join daemon threads, so the fake tracks
-    them itself and `close()` joins them: a closed fake leaves no thread behind.
-    """
-
-    daemon_threads = True
-
-    def __init__(self, fake: FakeCloudReactor) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self.process_request_thread, args=(request, client_address),
-            name=f"fake-cloudreactor-handler:{self.server_port}", daemon=True)
-        self.fake._handler_started(thread)
-        thread.start()
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host name with getfqdn(), which can stall on
-        # DNS; the name is never used here.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = "127.0.0.1"
-        self.server_port = int(self.server_address[1])
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     """Reads each request completely, lets the fake decide, then performs the decision."""
 
-    protocol_version = "HTTP/1.1"
-    server: _Server
     server_version = "FakeCloudReactor/1.0"
-    sys_version = ""
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._connection_opened(self.connection)
-
-    def finish(self) -> None:
-        self.server.fake._connection_closing(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default stderr access log: pytest shows failures well enough."""
 
     def do_GET(self) -> None:
         self._handle()
@@ -1551,3 +1438,6 @@ class _Handler(BaseHTTPRequestHandler):
 def _reject_constant(name: str) -> Any:
     """json.loads accepts NaN/Infinity, which are not JSON: the server's parser rejects them."""
     raise ValueError(f"{name} is not valid JSON")
+
+
+FakeCloudReactor.handler_class = _Handler

@@ -33,15 +33,15 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import socketserver
 import struct
 import threading
 import time
 import uuid as uuid_module
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
+
+from .served import ServedFake, TrackedHandler
 
 __all__ = [
     "DEFAULT_ACCESS_TOKEN",
@@ -122,8 +122,10 @@ class _Decision:
 
 # ---- the fake ---------------------------------------------------------------------------
 
-class FakeRollbar:
+class FakeRollbar(ServedFake):
     """A Rollbar item endpoint on 127.0.0.1 (see the module docstring)."""
+
+    name = "fake-rollbar"
 
     def __init__(self, access_token: str = DEFAULT_ACCESS_TOKEN) -> None:
         self.access_token = access_token
@@ -132,58 +134,9 @@ class FakeRollbar:
         self._requests: list[RecordedRequest] = []
         self._scripted: deque[Behaviour] = deque()
         self._always: Behaviour | None = None
-        self._hang_release = threading.Event()
-        self._closing = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._handler_threads: list[threading.Thread] = []
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._init_serving()
 
     # ---- lifecycle ------------------------------------------------------------------
-
-    def start(self) -> FakeRollbar:
-        if self._httpd is not None:
-            raise RuntimeError("already started")
-        self._httpd = _Server(self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01},
-            name=f"fake-rollbar:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving: release hung requests, cut idle keep-alive connections, close the
-        listening socket and join every thread. Idempotent."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None or thread is None or self._closing.is_set():
-            return
-        with self._lock:
-            self._closing.set()
-            self._hang_release.set()
-            self._changed.notify_all()
-        httpd.shutdown()
-        with self._lock:
-            for sock in self._connections:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-        httpd.server_close()
-        thread.join()
-        with self._lock:
-            handlers = list(self._handler_threads)
-        for handler in handlers:
-            handler.join()
-
-    def __enter__(self) -> FakeRollbar:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("not started")
-        return int(self._httpd.server_address[1])
 
     @property
     def endpoint(self) -> str:
@@ -295,64 +248,13 @@ class FakeRollbar:
         result = {"err": 0, "result": {"id": None, "uuid": uuid_module.uuid4().hex}}
         return _Decision(status=200, body=json.dumps(result).encode())
 
-    def _connection_opened(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._connections.add(sock)
-
-    def _connection_closing(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._connections.discard(sock)
-
-    def _handler_started(self, thread: threading.Thread) -> None:
-        with self._lock:
-            self._handler_threads = [t for t in self._handler_threads if t.is_alive()]
-            self._handler_threads.append(thread)
-
 
 def _error(status: int, body: Any) -> _Decision:
     return _Decision(status=status, body=json.dumps(body).encode())
 
 
-class _Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer on 127.0.0.1:0 whose handler threads the fake tracks and joins."""
-
-    daemon_threads = True
-
-    def __init__(self, fake: FakeRollbar) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self.process_request_thread, args=(request, client_address),
-            name=f"fake-rollbar-handler:{self.server_address[1]}", daemon=True)
-        self.fake._handler_started(thread)
-        thread.start()
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls getfqdn(), which can stall on DNS; not needed here.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = "127.0.0.1"
-        self.server_port = int(self.server_address[1])
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
+class _Handler(TrackedHandler):
     server_version = "FakeRollbar/1.0"
-    sys_version = ""
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._connection_opened(self.connection)
-
-    def finish(self) -> None:
-        self.server.fake._connection_closing(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No stderr access log."""
 
     def do_POST(self) -> None:
         self._handle()
@@ -398,3 +300,6 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.rfile.close()
         self.connection.close()
+
+
+FakeRollbar.handler_class = _Handler
