@@ -203,7 +203,7 @@ class ProcWrapper:
             data = self.input_value
         params, config = self._prepare(data)
         self.params, self.config = params, config
-        self.monitor = self._start_monitor(params)
+        self.monitor = self._start_monitor(params, data)
         failures = 0
         while True:
             try:
@@ -240,7 +240,7 @@ class ProcWrapper:
                               data if self.override_params_from_input else None)
         return params, config
 
-    def _start_monitor(self, params: Params) -> EmbeddedMonitor | None:
+    def _start_monitor(self, params: Params, data: Any) -> EmbeddedMonitor | None:
         if not params.online:
             return None
         from pwsup.cli import make_log
@@ -248,7 +248,8 @@ class ProcWrapper:
 
         monitor = EmbeddedMonitor.for_params(params, make_log(params, self.environ),
                                              self.runtime_context)
-        if monitor.begin() is None:
+        sent = json.loads(json.dumps(data, default=str)) if params.send_input_value else None
+        if monitor.begin(sent) is None:
             return None
         return monitor
 

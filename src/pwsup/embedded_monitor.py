@@ -76,11 +76,11 @@ class EmbeddedMonitor:
         channel = self.link.channel
         return channel is not None and not channel.eof
 
-    def begin(self) -> str | None:
+    def begin(self, input_value: object = None) -> str | None:
         """Create the execution; its uuid, or None when the run goes unreported."""
         self.link.seed.finish = None
         self.link.seed.execution_uuid = None
-        self.link.begin(utc_now())
+        self.link.begin(utc_now(), input_value)
         reply = self._wait_for((m.Permit, m.Deny), self._start_wait())
         if isinstance(reply, m.Deny):
             raise Denied(reply.exit_code, reply.reason)

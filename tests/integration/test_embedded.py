@@ -155,3 +155,12 @@ def test_update_status_from_an_isolated_worker_reaches_the_server(
     assert carrying, "the worker's status never reached the server"
     assert carrying[0]["last_status_message"] == "from the worker"
     assert api.violations == []
+
+
+def test_send_input_value_sends_the_calls_data(api: FakeCloudReactor) -> None:
+    """With send_input_value, the call's data goes with the start as input_value."""
+    wrapper = online(api, send_input_value=True)
+    assert wrapper.managed_call(lambda w, data, c: data["n"], {"n": 7}) == 7
+    start = next(r.json for r in api.requests if r.method == "POST")
+    assert start["input_value"] == {"n": 7}
+    assert api.violations == []

@@ -41,6 +41,8 @@ class Begin:
 
     started_at: str
     """ISO-8601 UTC time the run began."""
+    input_value: Any = None
+    """Embedded mode: the call's data, sent with --send-input-value (plain JSON data)."""
 
 
 @dataclass(frozen=True)

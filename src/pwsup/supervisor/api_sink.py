@@ -335,7 +335,8 @@ class ApiSink(Sink):
                                  log_level=logs.LEVEL_NAMES.get(self.log.level, "INFO"),
                                  hostname=meta.hostname or _hostname(),
                                  metadata=meta.execution, task_metadata=meta.task,
-                                 input_value=self._input_value(), embedded=self.seed.embedded)
+                                 input_value=self._input_value(begin),
+                                 embedded=self.seed.embedded)
         for note in notes:
             self.log.info(note)
         if p.task_execution_uuid:
@@ -347,11 +348,16 @@ class ApiSink(Sink):
                                on_done=self._started, on_fail=self._start_failed)
         self._submit(self.start_call)
 
-    def _input_value(self) -> object:
-        """The input value as sent (parsed in its format), with --send-input-value."""
+    def _input_value(self, begin: m.Begin) -> object:
+        """The input value as sent (parsed in its format), with --send-input-value: the
+        call's data in embedded mode, else the input text of wrapped mode."""
         p = self.params
+        if not p.send_input_value:
+            return None
+        if begin.input_value is not None:
+            return begin.input_value
         text = values.input_text(p, os.environ)
-        if not p.send_input_value or text is None:
+        if text is None:
             return None
         try:
             return values.parse(text, values.format_of(p.input_value_format, p.input_filename))

@@ -87,10 +87,10 @@ class ReporterLink:
         if self.channel is not None:
             self.channel.send(message)
 
-    def begin(self, started_at: str) -> None:
+    def begin(self, started_at: str, input_value: object = None) -> None:
         from pwsup.ipc.messages import Begin
 
-        self.seed.begin = Begin(started_at=started_at)
+        self.seed.begin = Begin(started_at=started_at, input_value=input_value)
         self.send(self.seed.begin)
 
     def attempt_started(self, number: int, pid: int) -> None:
