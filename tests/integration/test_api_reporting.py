@@ -880,6 +880,7 @@ def test_malformed_result_fails_the_run(
     assert finished(run) == 1, run.describe()
     assert steps(api) == [("POST", "RUNNING", 201), ("PATCH", "FAILED", 204)]
     assert "output_value" not in api.requests[-1].json
+    assert api.requests[-1].json["exit_code"] == 1  # the run failed, as pwsup's own exit says
     assert str(path) in run.stderr
     assert "secret-ish" not in run.stderr
     assert api.violations == []

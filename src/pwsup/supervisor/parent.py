@@ -620,8 +620,10 @@ class Supervisor:
 
     def _finish(self, status: Status, exit_code: int, *, report: bool = True) -> None:
         extra: dict[str, object] = {}
+        result_failed = False
         if status is Status.SUCCEEDED and self.params.online and self.params.result_filename:
             status, exit_code = self._read_result(extra)
+            result_failed = status is Status.FAILED
         self.exit_code = exit_code
         self.phase = Phase.REPORTING
         if not (report and self.params.online):
@@ -633,10 +635,12 @@ class Supervisor:
         self._log_summary(status, exit_code)
         from pwsup.ipc.messages import Finish
 
-        command_code = None  # what the server records: the command's own exit code
+        command_code = None  # what the server records: the command's own exit code...
         if self.attempt is not None and self.attempt.exit_code is not None:
             command_code = self.attempt.exit_code
             self.reporter.attempt_ended(self._attempt_ended(self.attempt, will_retry=False))
+        if result_failed:
+            command_code = exitcodes.FAILURE  # ...unless its result was unusable (as pwsup)
         self.reporter.finish(Finish(
             status=status.value, exit_code=command_code, failed_attempts=self.failed_attempts,
             timed_out_attempts=self.timed_out_attempts, finished_at=utc_now(),
