@@ -31,7 +31,8 @@ EPILOG = (
     "options. Exit status: the command's own; 128+N if it died of signal N; 124 if the last "
     "attempt timed out; 126/127 if it could not be executed/found; 78 for bad configuration; "
     "75 if the server refused to start it for a concurrency conflict or stopped it; 77 if "
-    "the server refused the API key."
+    "the server refused the API key; 71 if pwsup itself ran out of file descriptors or "
+    "processes."
 )
 
 
