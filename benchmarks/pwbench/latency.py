@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from pwbench.context import Context, interleaved
 from pwbench.procs import BenchError, describe_status
-from pwbench.report import Section, codes, median, spread, target
+from pwbench.report import Section, at_most, codes, median, spread
 from pwbench.wrappers import Wrapper
 
 EXIT_TARGET_MS = 2.0
@@ -89,11 +89,8 @@ def exit_latency(ctx: Context) -> Section:
     rows = []
     for wrapper in wrappers:
         sample = samples[wrapper.key]
-        goal = ""
         value = median(sample.first_ms)
-        if wrapper.key == "pwsup":
-            goal = target(f"≤ {EXIT_TARGET_MS:g} ms", None if value is None
-                          else value <= EXIT_TARGET_MS, f"{value or 0:.2f} ms")
+        goal = at_most(EXIT_TARGET_MS, value, "ms", 2) if wrapper.key == "pwsup" else ""
         rows.append([wrapper.label, str(len(sample.first_ms)), spread(sample.first_ms),
                      _excess(value, floor, 2), codes(sample.outcomes), goal])
     section = Section(
@@ -115,11 +112,8 @@ def term_delivery(ctx: Context) -> Section:
     rows = []
     for wrapper in wrappers:
         sample = samples[wrapper.key]
-        goal = ""
         value = median(sample.first_ms)
-        if wrapper.key == "pwsup":
-            goal = target(f"≤ {TERM_TARGET_MS:g} ms", None if value is None
-                          else value <= TERM_TARGET_MS, f"{value or 0:.3f} ms")
+        goal = at_most(TERM_TARGET_MS, value, "ms", 3) if wrapper.key == "pwsup" else ""
         missed = len(sample.outcomes) - len(sample.first_ms)
         rows.append([wrapper.label, str(len(sample.outcomes)), spread(sample.first_ms, 3)
                      + (f"; never delivered ×{missed}" if missed else ""),

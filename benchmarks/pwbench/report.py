@@ -44,6 +44,12 @@ def target(label: str, met: bool | None, actual: str) -> str:
     return f"{label}: {'met' if met else 'MISSED'} ({actual})"
 
 
+def at_most(limit: float, value: float | None, unit: str, digits: int) -> str:
+    """The target cell for 'value ≤ limit' (used for pwsup's row only)."""
+    return target(f"≤ {limit:g} {unit}", None if value is None else value <= limit,
+                  f"{value or 0:.{digits}f} {unit}")
+
+
 def markdown(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [len(header) for header in headers]
     for row in rows:

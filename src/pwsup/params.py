@@ -530,10 +530,6 @@ class Params:
                    self.num_log_lines_sent_on_success)
 
     @property
-    def concurrency_limited_service(self) -> bool:
-        return self.service and self.max_concurrency is not None
-
-    @property
     def display_name(self) -> str:
         """A name for titles and summaries that never includes arguments (they may hold secrets)."""
         if self.task_name:

@@ -688,20 +688,7 @@ class FakeCloudReactor(ServedFake):
         with self._lock:
             return sum(len(rule.behaviours) for rule in self._scripts)
 
-    def release_hangs(self) -> None:
-        """Let every request hanging now go (its connection is closed without an answer).
-        Requests that hang later wait for the next call."""
-        with self._lock:
-            self._hang_release.set()
-            self._hang_release = threading.Event()
-
     # ---- recorded traffic -----------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """A snapshot of every request recorded so far, in the order the fake decided on them."""
-        with self._lock:
-            return list(self._requests)
 
     @property
     def violations(self) -> list[str]:

@@ -154,12 +154,6 @@ class FakeRollbar(ServedFake):
         with self._lock:
             self._always = behaviour
 
-    def release_hangs(self) -> None:
-        """Let every hung request end (its connection is closed without an answer)."""
-        with self._lock:
-            self._hang_release.set()
-            self._hang_release = threading.Event()
-
     def stop_faults(self) -> None:
         """Forget scripted behaviours, answer normally from now on and release hung requests
         (atomically: a request arriving meanwhile is either released or answered)."""
@@ -170,11 +164,6 @@ class FakeRollbar(ServedFake):
             self._hang_release = threading.Event()
 
     # ---- inspection -----------------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
 
     @property
     def items(self) -> list[RecordedRequest]:

@@ -71,6 +71,7 @@ class ServedFake:
     handler_class: ClassVar[type[BaseHTTPRequestHandler]]
     _lock: Any
     _changed: threading.Condition
+    _requests: list[Any]
 
     def _init_serving(self) -> None:
         self._hang_release = threading.Event()
@@ -128,6 +129,19 @@ class ServedFake:
         if self._httpd is None:
             raise RuntimeError("not started")
         return int(self._httpd.server_address[1])
+
+    def release_hangs(self) -> None:
+        """Let every request hanging now go (its connection is closed without an answer).
+        Requests that hang later wait for the next call."""
+        with self._lock:
+            self._hang_release.set()
+            self._hang_release = threading.Event()
+
+    @property
+    def requests(self) -> list[Any]:
+        """A snapshot of every request recorded so far, in the order they were decided."""
+        with self._lock:
+            return list(self._requests)
 
     def _handler_started(self, thread: threading.Thread) -> None:
         with self._lock:

@@ -315,21 +315,6 @@ def test_restart_starts_a_new_service_and_ends_the_old_one(
     _stop_and_check(sup, second, exit_status=0)
 
 
-def test_status_updates_from_the_service_break_nothing_offline(
-        supervisord: Callable[..., Supervisord]) -> None:
-    """With the status listener on (and no API key), a service sending StatusUpdater
-    messages all along runs and stops exactly like one that does not."""
-    sup = supervisord("status-updates", "--enable-status-update-listener",
-                      "--status-update-socket-port", str(free_udp_port()))
-    started = sup.started()
-    time.sleep(0.5)  # let it send a few updates (the behaviour under test is "nothing")
-    assert started["service"].alive()  # type: ignore[union-attr]
-    _stop_and_check(sup, started, exit_status=0)
-    program_log = sup.program_log.read_text(errors="replace")
-    assert " ERROR" not in program_log, program_log
-    assert " WARNING" not in program_log, program_log
-
-
 def test_status_updates_flow_to_the_api_server_under_supervisord(
         supervisord: Callable[..., Supervisord]) -> None:
     """Online under supervisord: the service's StatusUpdater values reach the API server on

@@ -67,10 +67,6 @@ def send_signal(pid: int, signum: int, *, group: bool) -> bool:
     return True
 
 
-def group_exists(pgid: int) -> bool:
-    return send_signal(pgid, 0, group=True)
-
-
 def child_pids(pid: int) -> list[int]:
     """Direct children of `pid`, from /proc/<pid>/task/*/children."""
     result: list[int] = []
