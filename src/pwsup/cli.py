@@ -10,16 +10,16 @@ import os
 import sys
 
 from pwsup import exitcodes
-from pwsup.loader import load
-from pwsup.log import DEBUG, LEVELS, Log
+from pwsup.config.loader import load
+from pwsup.util.log import DEBUG, LEVELS, Log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import NoReturn
 
-    from pwsup.loader import Loaded
-    from pwsup.params import Params
+    from pwsup.config.loader import Loaded
+    from pwsup.config.params import Params
     from pwsup.supervisor.resolver import Resolved
 
 
@@ -80,7 +80,7 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     if params.exit_after_writing_variables:
         log.info("the variables are written; exiting as asked (--exit-after-writing-variables)")
         return exitcodes.SUCCESS
-    from pwsup.title import set_title
+    from pwsup.util.title import set_title
 
     set_title(f"pwsup: {params.display_name}")
     from pwsup.supervisor.parent import Supervisor

@@ -237,7 +237,7 @@ after its `exec <pid>` line stays pending across the exec), `--ignore SIG`, `--n
 
 EMBEDDED_CALLER = textwrap.dedent(f"""
     import os, sys, time
-    from pwsup.embedded import run_isolated, update_status
+    from pwsup.embedded.isolated import run_isolated, update_status
     phase = sys.argv[1]
     def say(text):
         os.write(1, (text + "\\n").encode())

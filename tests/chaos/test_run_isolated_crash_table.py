@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import psutil
 import pytest
 
-from pwsup.embedded import run_isolated
+from pwsup.embedded.isolated import run_isolated
 from pwsup.errors import (
     ExceptionNotPicklable,
     RemoteTraceback,

@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("boto3")
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.secrets import Resolver
 
 SUFFIX = "_FOR_PROC_WRAPPER_TO_RESOLVE"

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers.fake_cloudreactor import FakeCloudReactor
 
 from pwsup.compat import ConfigurationError, ProcWrapper, ProcWrapperParams
-from pwsup.embedded_monitor import EmbeddedMonitor
+from pwsup.embedded.monitor import EmbeddedMonitor
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def api() -> Iterator[FakeCloudReactor]:
     with FakeCloudReactor() as server:
         server.create_task("embedded-task")
         yield server
-    from pwsup import embedded_monitor
+    from pwsup.embedded import monitor as embedded_monitor
 
     if embedded_monitor._current is not None:  # the reporter ends when its pipe closes
         embedded_monitor._current.close()
@@ -118,7 +118,7 @@ def test_reported_failures_with_retries_and_reuse_of_the_reporter(
     wrapper = online(api, process_max_retries=1)
     with pytest.raises(RuntimeError):
         wrapper.managed_call(lambda w, d, c: (_ for _ in ()).throw(RuntimeError("no")))
-    from pwsup import embedded_monitor
+    from pwsup.embedded import monitor as embedded_monitor
 
     monitor = embedded_monitor._current
     assert isinstance(monitor, EmbeddedMonitor)

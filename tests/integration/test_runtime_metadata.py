@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.runtime import MetadataCache, fetch
 
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "runtime" / "fixtures"

@@ -22,7 +22,7 @@ from tests.integration.test_runtime_metadata import (  # noqa: F401 - the fixtur
     serve,
 )
 
-from pwsup.supervisor.api_sink import METADATA_TIMEOUT
+from pwsup.supervisor.reporting.api_sink import METADATA_TIMEOUT
 
 PWSUP = str(Path(sys.executable).parent / "pwsup")
 ECS_PATH = "/v4/abc-1"

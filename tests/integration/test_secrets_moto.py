@@ -34,7 +34,7 @@ import pytest
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto")
 
-from pwsup.params import Params  # noqa: E402
+from pwsup.config.params import Params  # noqa: E402
 from pwsup.secrets import Resolution, Resolver  # noqa: E402
 
 REGION = "us-east-1"

@@ -9,7 +9,7 @@ import pytest
 
 from pwsup.api.body import start_body, task_object, whole
 from pwsup.api.policy import Kind, Outcome, Verdict, decide, retry_after_seconds
-from pwsup.loader import load
+from pwsup.config.loader import load
 
 
 def params(*argv: str):  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pwsup.command import CommandError, needs_shell, resolve, strip_shell_wrapping
+from pwsup.config.command import CommandError, needs_shell, resolve, strip_shell_wrapping
 
 
 def test_argv_is_kept_verbatim_even_with_shell_characters() -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pwsup import docgen
-from pwsup.params import option_specs
+from pwsup.config import docgen
+from pwsup.config.params import option_specs
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_option_reference_is_up_to_date() -> None:
-    """Run `python -m pwsup.docgen` after changing the option table."""
+    """Run `python -m pwsup.config.docgen` after changing the option table."""
     text = README.read_text(encoding="utf-8")
     assert docgen.render(text) == text
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pwsup import options as k
-from pwsup.loader import load, split_argv
-from pwsup.params import Params, option_specs
+from pwsup.config import options as k
+from pwsup.config.loader import load, split_argv
+from pwsup.config.params import Params, option_specs
 
 SPECS = dict(option_specs())
 NEEDS_NO_COMMAND = {"command_line"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pwsup.supervisor.log_capture import LogCapture, cut
+from pwsup.supervisor.reporting.log_capture import LogCapture, cut
 
 
 def make(lines: int = 3, *, merge: bool = True, max_line: int = 20,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pwsup.options import (
+from pwsup.config.options import (
     Boolean,
     Choice,
     Integer,

@@ -7,9 +7,9 @@ import signal
 
 import pytest
 
-from pwsup.loader import load
-from pwsup.log import Log
+from pwsup.config.loader import load
 from pwsup.supervisor.parent import Attempt, Phase, Supervisor
+from pwsup.util.log import Log
 
 
 class FakeClock:

@@ -19,9 +19,9 @@ import pytest
 
 from helpers.fake_rollbar import FakeRollbar, Hang, Reset, Respond
 from pwsup._version import __version__
-from pwsup.log import DEBUG, WARNING, Log
-from pwsup.params import Params
-from pwsup.rollbar import MAX_QUEUED, RollbarReporter
+from pwsup.config.params import Params
+from pwsup.supervisor.reporting.rollbar import MAX_QUEUED, RollbarReporter
+from pwsup.util.log import DEBUG, WARNING, Log
 
 EXECUTION_UUID = "7f1e6a3c-4b2d-4c8e-9a10-3d5f2b6e8c01"
 NOW = 1_700_000_000.25

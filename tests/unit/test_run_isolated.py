@@ -23,8 +23,8 @@ import psutil
 import pytest
 
 from helpers import procs
-from pwsup import embedded
-from pwsup.embedded import run_isolated, update_status
+from pwsup.embedded import isolated as embedded
+from pwsup.embedded.isolated import run_isolated, update_status
 from pwsup.errors import (
     ExceptionNotPicklable,
     IsolationError,
@@ -411,7 +411,7 @@ def test_worker_has_the_callers_signal_mask() -> None:
 
 CALLER_SCRIPT = """
 import os, time
-from pwsup.embedded import run_isolated
+from pwsup.embedded.isolated import run_isolated
 
 def fn():
     print(os.getpid(), flush=True)
@@ -629,7 +629,7 @@ def test_works_without_semaphores(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_does_not_import_multiprocessing() -> None:
     """run_isolated never touches multiprocessing (checked in a fresh interpreter)."""
     code = ("import sys\n"
-            "from pwsup.embedded import run_isolated\n"
+            "from pwsup.embedded.isolated import run_isolated\n"
             "assert run_isolated(lambda: 42) == 42\n"
             "print(sorted(m for m in sys.modules if 'multiprocessing' in m))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

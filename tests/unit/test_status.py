@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pwsup.status import StatusUpdater
-from pwsup.supervisor.status_listener import StatusParser, open_listener, receive_all
+from pwsup.supervisor.reporting.status_listener import StatusParser, open_listener, receive_all
 
 
 def parser(max_bytes: int = 65536) -> tuple[StatusParser, list[str]]:

@@ -1,6 +1,6 @@
 """The user guide (docs/) and the example files (examples/) stay true to the code.
 
-- docs/options.md is exactly what `python -m pwsup.docgen` generates from the option table;
+- docs/options.md is exactly what `python -m pwsup.config.docgen` generates from the option table;
 - every relative link in the guide leads to a file that exists (and, for a link into a
   page, to a heading that exists), every example file the guide mentions exists, and
   every example file is explained somewhere in the guide;
@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pwsup import docgen
-from pwsup.loader import load
-from pwsup.params import option_specs
+from pwsup.config import docgen
+from pwsup.config.loader import load
+from pwsup.config.params import option_specs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -179,7 +179,7 @@ def _options_in_example(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def test_options_page_is_generated_from_the_option_table() -> None:
-    """Run `python -m pwsup.docgen` after changing the option table."""
+    """Run `python -m pwsup.config.docgen` after changing the option table."""
     page = DOCS / "options.md"
     assert page.read_text(encoding="utf-8") == docgen.options_page()
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pwsup._version import __version__
 
 if TYPE_CHECKING:
-    from pwsup.params import Params
+    from pwsup.config.params import Params
 
 WRAPPER_FAMILY = "pwsup"
 MIN_SERVER_HEARTBEAT = 10

@@ -19,7 +19,7 @@ from pwsup._version import __version__
 from pwsup.api.policy import Outcome
 
 if TYPE_CHECKING:
-    from pwsup.params import Params
+    from pwsup.config.params import Params
 
 USER_AGENT = f"pwsup/{__version__}"
 CONNECT_TIMEOUT_CAP = 10.0

@@ -19,6 +19,8 @@ from __future__ import annotations
 import marshal
 from dataclasses import astuple, dataclass, field
 
+from pwsup.errors import PwsupError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 PROTOCOL = 1
 
 
-class DecodeError(ValueError):
+class DecodeError(PwsupError, ValueError):
     """A frame that is not a valid message of this protocol version."""
 
 

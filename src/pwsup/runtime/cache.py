@@ -29,7 +29,7 @@ from pwsup.runtime import generic
 from pwsup.runtime.detect import DEFAULT_TIMEOUT, Detection, candidates, run
 
 if TYPE_CHECKING:
-    from pwsup.params import Params
+    from pwsup.config.params import Params
     from pwsup.runtime.model import RuntimeMetadata
 
 LOG = logging.getLogger("pwsup.runtime")

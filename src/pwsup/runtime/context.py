@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pwsup.params import Params
+    from pwsup.config.params import Params
     from pwsup.runtime.http import MetadataHttp
     from pwsup.runtime.model import RuntimeMetadata
 

@@ -23,7 +23,7 @@ from pwsup.runtime.context import FetchContext, Fetcher
 from pwsup.runtime.http import MetadataHttp
 
 if TYPE_CHECKING:
-    from pwsup.params import Params
+    from pwsup.config.params import Params
     from pwsup.runtime.model import RuntimeMetadata
 
 LOG = logging.getLogger("pwsup.runtime")

@@ -8,6 +8,8 @@ expected failures, while unexpected exceptions are still caught and named by the
 
 from __future__ import annotations
 
+from pwsup.errors import PwsupError
 
-class MetadataError(Exception):
+
+class MetadataError(PwsupError):
     """Runtime metadata could not be fetched or understood; the message says why."""

@@ -17,6 +17,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from pwsup.errors import PwsupError
+
 logger = logging.getLogger("pwsup.secrets")
 
 
@@ -34,7 +36,7 @@ class Failure:
         return f"{self.name}{via}: {self.reason}"
 
 
-class StopResolution(Exception):
+class StopResolution(PwsupError):
     """Raised on the first failure when failing fast; caught by the resolver."""
 
 

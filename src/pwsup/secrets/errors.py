@@ -8,8 +8,10 @@ and at most the variable name, never the data. Code that raises these must keep 
 
 from __future__ import annotations
 
+from pwsup.errors import PwsupError
 
-class SecretsError(Exception):
+
+class SecretsError(PwsupError):
     """Base class. `str(error)` is safe to log: it never contains a secret value."""
 
 

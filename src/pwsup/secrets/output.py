@@ -20,12 +20,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pwsup.files import write_private
 from pwsup.secrets import formats
 from pwsup.secrets.projection import project
+from pwsup.util.files import write_private
 
 if TYPE_CHECKING:
-    from pwsup.params import Params
+    from pwsup.config.params import Params
     from pwsup.secrets.resolve import Resolution
 
 ENV_FILE_NAMES = {formats.DOTENV: ".env", formats.JSON: "env.json", formats.YAML: "env.yml"}

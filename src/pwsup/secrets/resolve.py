@@ -48,7 +48,7 @@ from pwsup.secrets.values import ValueSource
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from pwsup.params import Params
+    from pwsup.config.params import Params
     from pwsup.secrets.providers.base import Provider
 
 logger = logging.getLogger("pwsup.secrets")

@@ -5,11 +5,11 @@ threaded (so fork is safe), and the child needs steps `subprocess` cannot expres
 supported Python: its own process group, the terminal's foreground, PR_SET_PDEATHSIG, and
 the exact signal state pwsup was given. The order matters:
 
-1. (parent) block all signals, fork;
+1. `forking.fork`: all signals blocked, the parent's handlers dropped, PR_SET_PDEATHSIG
+   armed and the parent re-checked, the descriptors the command must not get closed;
 2. (child) setpgid(0, 0) — the parent does the same for the child, so neither order races;
 3. (child) take the terminal's foreground if pwsup had it (SIGTTOU is blocked, so allowed);
-4. (child) PR_SET_PDEATHSIG, then re-check the parent is still ours;
-5. (child) restore dispositions, chdir, restore the original mask, exec.
+4. (child) restore dispositions, chdir, restore the original mask, exec.
 
 An exec failure is reported through a close-on-exec pipe as `errno:message` (no pickle in
 a half-made process), and the child leaves with `_exit(127)` for "not found" or
@@ -23,8 +23,8 @@ import errno
 import os
 
 from pwsup import exitcodes
-from pwsup.supervisor import procs
-from pwsup.supervisor.signals import BlockedSignals
+from pwsup.errors import PwsupError
+from pwsup.supervisor import forking
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class SpawnRequest:
         """Pipes to use as the command's stdout and stderr (log capture), or None."""
 
 
-class SpawnError(Exception):
+class SpawnError(PwsupError):
     """The command could not be started; `exit_code` is 126 or 127."""
 
     def __init__(self, exit_code: int, message: str) -> None:
@@ -70,19 +70,22 @@ def exit_code_for_errno(number: int) -> int:
 
 
 def spawn(request: SpawnRequest, signals: SignalSetup) -> int:
-    """Start the command in its own process group; return its pid or raise SpawnError."""
+    """Start the command in its own process group; return its pid or raise SpawnError
+    (ForkError, an OSError, when pwsup itself is out of processes or memory)."""
     err_read, err_write = os.pipe()
-    parent = os.getpid()
-    with BlockedSignals():
-        pid = os.fork()
-        if pid == 0:
-            os.close(err_read)
-            _run_child(request, signals, parent, err_write)
-        try:
-            os.setpgid(pid, pid)
-        except OSError:
-            pass  # the child already exec'd (EACCES) or exited (ESRCH); it set it itself
-    os.close(err_write)
+    try:
+        pid = forking.fork(lambda _mask: _run_child(request, signals, err_write),
+                           what="the command", death_signal=request.death_signal,
+                           close_fds=(err_read, *request.close_fds))
+    except BaseException:
+        os.close(err_read)
+        raise
+    finally:
+        os.close(err_write)
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass  # the child already exec'd (EACCES) or exited (ESRCH); it set it itself
     report = _read_all(err_read)
     if report:
         os.waitpid(pid, 0)  # the child is exiting right now; reap it before reporting
@@ -102,9 +105,9 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _run_child(request: SpawnRequest, signals: SignalSetup, parent: int,
-               err_write: int) -> NoReturn:
-    """Everything the child does before exec. Never returns."""
+def _run_child(request: SpawnRequest, signals: SignalSetup, err_write: int) -> NoReturn:
+    """Everything the child does before exec, after `forking.fork`'s common steps (the
+    parent-death signal among them). Never returns."""
     step = "setting up the command's process"
     try:
         os.setpgid(0, 0)
@@ -113,11 +116,6 @@ def _run_child(request: SpawnRequest, signals: SignalSetup, parent: int,
                 os.tcsetpgrp(request.foreground_tty, os.getpid())
             except OSError:
                 pass  # the terminal went away: the command simply runs in the background
-        procs.set_parent_death_signal(request.death_signal)
-        if os.getppid() != parent:
-            os._exit(exitcodes.FAILURE)  # pwsup died before we could ask to be told
-        for fd in request.close_fds:
-            procs.close_quietly(fd)
         if request.output is not None:
             os.dup2(request.output[0], 1)
             os.dup2(request.output[1], 2)

@@ -1,6 +1,6 @@
 """The parent's end of the reporter: forking it, talking to it, restarting it.
 
-The parent keeps the run's reporting state in a `ReporterSeed` (the execution, the running
+The parent keeps the run's reporting state in a `seed.ReporterSeed` (the execution, the running
 attempt, a pending start or final report). A reporter forked later — after the previous
 one died — starts from that state and is sent what it needs to pick up where the last one
 stopped, so a killed reporter costs at most the request it was in the middle of.
@@ -12,44 +12,21 @@ and learns its process group from the seed.
 
 from __future__ import annotations
 
-import os
 import signal
 
 from pwsup.ipc.channel import Channel, channel_pair
-from pwsup.supervisor import procs
-from pwsup.supervisor.signals import BlockedSignals
+from pwsup.supervisor import forking, procs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from pwsup.ipc import messages as m
-    from pwsup.log import Log
-    from pwsup.params import Params
+    from pwsup.supervisor.seed import ReporterSeed
+    from pwsup.util.log import Log
 
 RESTART_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0)
 """Backoff between reporter restarts; after the last one pwsup carries on without one."""
-
-
-class ReporterSeed:
-    """What a (re)started reporter knows from the parent's memory at fork time."""
-
-    def __init__(self, params: Params, title: str) -> None:
-        self.params = params
-        self.title = title
-        self.execution_uuid: str | None = None
-        self.pgid: int | None = None
-        """The running attempt's process group (or pid), to terminate if the parent dies."""
-        self.group_signals = params.process_group_termination
-        self.attempt: tuple[int, int] | None = None
-        """(attempt number, pid) of the running attempt."""
-        self.embedded = False
-        """Embedded mode: the reporter serves one run after another (the caller's calls)."""
-        self.lambda_context: object = None
-        """The AWS Lambda handler's context (embedded mode), for runtime metadata."""
-        self.capture: tuple[int, int] | None = None
-        """Read ends of the command's stdout and stderr pipes, when its output is captured."""
-        self.begin: m.Begin | None = None
-        """A start request the server has not answered yet."""
-        self.finish: m.Finish | None = None
 
 
 class ReporterLink:
@@ -69,14 +46,15 @@ class ReporterLink:
         """Fork a reporter and send what it must pick up."""
         pair, self._pair = self._pair, None
         ours, theirs = pair or channel_pair()
-        with BlockedSignals():
-            pid = os.fork()
-            if pid == 0:
-                ours.close()
-                from pwsup.supervisor.reporter import reporter_main
-
-                reporter_main(self.seed, theirs, self.log, close_fds)
-        theirs.close()
+        try:
+            pid = forking.fork(lambda _mask: _reporter_main(self.seed, theirs, self.log),
+                               what="the reporter",
+                               close_fds=(ours.read_fd, ours.write_fd, *close_fds))
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
         self.channel, self.pid = ours, pid
         if self.seed.begin is not None:
             self.channel.send(self.seed.begin)
@@ -140,3 +118,9 @@ class ReporterLink:
         if self.pid is not None and self.channel is not None:
             procs.send_signal(self.pid, signal.SIGKILL, group=False)
         self.lost()
+
+
+def _reporter_main(seed: ReporterSeed, channel: Channel, log: Log) -> NoReturn:
+    from pwsup.supervisor.reporter import reporter_main
+
+    reporter_main(seed, channel, log)

@@ -29,23 +29,26 @@ import select
 import signal
 import time
 
-from pwsup import childenv, exitcodes, files, values
-from pwsup.isotime import utc_now
-from pwsup.log import DEBUG
+from pwsup import exitcodes
+from pwsup.config import childenv, values
 from pwsup.supervisor import procs
 from pwsup.supervisor.child import SpawnError, SpawnRequest, spawn
 from pwsup.supervisor.deadlines import Deadline, Deadlines
-from pwsup.supervisor.link import ReporterLink, ReporterSeed
+from pwsup.supervisor.link import ReporterLink
+from pwsup.supervisor.seed import ReporterSeed
 from pwsup.supervisor.signals import STOPPING, SignalSetup, signal_name
+from pwsup.util import files
+from pwsup.util.log import DEBUG
+from pwsup.util.timefmt import utc_now
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from pwsup.config.params import Params
     from pwsup.ipc import messages as m
-    from pwsup.log import Log
-    from pwsup.params import Params
     from pwsup.supervisor.resolver import ResolverProcess
+    from pwsup.util.log import Log
 
 REPORTER_EXIT_GRACE = 2.0
 """After the final report is done, how long the reporter may take to exit before SIGKILL."""

@@ -9,7 +9,7 @@
 ```
 
 It is forked from the parent at start (always, also offline) and again if it dies, so it
-inherits the `Params` and the run's state (`link.ReporterSeed`) without any of it crossing
+inherits the `Params` and the run's state (`seed.ReporterSeed`) without any of it crossing
 the pipe. It imports whatever it needs (requests, ...) after the fork: the parent never does.
 
 It watches the parent: EOF on the pipe before a `Finish` means the parent died (even by
@@ -31,18 +31,19 @@ import time
 from typing import TYPE_CHECKING, NoReturn
 
 from pwsup.ipc import messages as m
-from pwsup.isotime import utc_now
-from pwsup.log import make_handler
 from pwsup.supervisor import procs
 from pwsup.supervisor.deadlines import Deadlines
-from pwsup.title import set_title
+from pwsup.supervisor.reporting.sink import Sink
+from pwsup.util.log import make_handler
+from pwsup.util.timefmt import utc_now
+from pwsup.util.title import set_title
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pwsup.ipc.channel import Channel
-    from pwsup.log import Log
-    from pwsup.supervisor.link import ReporterSeed
+    from pwsup.supervisor.seed import ReporterSeed
+    from pwsup.util.log import Log
 
     Replies = Callable[[m.Message], None]
 
@@ -53,34 +54,6 @@ _GROUP_POLL = 0.02
 """How often the group is re-checked after the parent died: these processes are not our
 children, so no event tells us they are gone (the one place pwsup polls)."""
 
-
-
-class Sink:
-    """Where the reporter's messages go. This one is offline: it reports nowhere."""
-
-    def __init__(self, seed: ReporterSeed, reply: Replies, log: Log,
-                 deadlines: Deadlines) -> None:
-        self.seed = seed
-        self.reply = reply
-        self.log = log
-        self.deadlines = deadlines
-
-    def fds(self) -> dict[int, Callable[[], None]]:
-        """Extra fds to poll and what to do when each is readable."""
-        return {}
-
-    def handle(self, message: m.Message) -> None:
-        if isinstance(message, m.Begin):
-            self.reply(m.Permit(None))
-        elif isinstance(message, m.Finish):
-            self.reply(m.FinishDelivered(delivered=False, detail="offline"))
-
-    def final_pending(self) -> bool:
-        """Whether a final report was handed over and is not delivered (or given up) yet."""
-        return False
-
-    def close(self) -> None:
-        """The run is over (or the parent is gone): release resources."""
 
 
 class Reporter:
@@ -205,19 +178,16 @@ class Reporter:
 def make_sink(seed: ReporterSeed, reply: Replies, log: Log, deadlines: Deadlines) -> Sink:
     """The API sink when the run is reported, else the offline one."""
     if seed.params.online:
-        from pwsup.supervisor.api_sink import ApiSink
+        from pwsup.supervisor.reporting.api_sink import ApiSink
 
         return ApiSink(seed, reply, log, deadlines)
     return Sink(seed, reply, log, deadlines)
 
 
-def reporter_main(seed: ReporterSeed, channel: Channel, log: Log,
-                  close_fds: tuple[int, ...]) -> NoReturn:
-    """Entry point in the freshly forked reporter (signals are blocked on arrival)."""
+def reporter_main(seed: ReporterSeed, channel: Channel, log: Log) -> NoReturn:
+    """Entry point in the freshly forked reporter (`forking.fork` has dropped the parent's
+    handlers and descriptors; every signal is still blocked)."""
     try:
-        for fd in close_fds:
-            procs.close_quietly(fd)
-        signal.set_wakeup_fd(-1)
         for signum in _IGNORED:
             signal.signal(signum, signal.SIG_IGN)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)

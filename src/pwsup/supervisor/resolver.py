@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 import signal
 
-from pwsup.supervisor import procs
+from pwsup.supervisor import forking
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any, NoReturn
+    from typing import Any
 
-    from pwsup.params import Params
+    from pwsup.config.params import Params
 
 
 class Resolved:
@@ -61,11 +61,16 @@ class ResolverProcess:
 
     def __init__(self, params: Params, environ: Mapping[str, str]) -> None:
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:
+        env = dict(environ)
+        try:
+            pid = forking.fork(lambda mask: _child(params, env, write_fd, mask),
+                               what="the secrets resolver", death_signal=signal.SIGKILL,
+                               close_fds=(read_fd,))
+        except BaseException:
             os.close(read_fd)
-            _child(params, dict(environ), write_fd)
-        os.close(write_fd)
+            raise
+        finally:
+            os.close(write_fd)
         os.set_blocking(read_fd, False)
         self.pid, self.fd = pid, read_fd
         self._chunks: list[bytes] = []
@@ -107,34 +112,33 @@ def resolve_in_child(params: Params, environ: Mapping[str, str]) -> Resolved:
     return process.result()
 
 
-def _child(params: Params, environ: dict[str, str], write_fd: int) -> NoReturn:
+def _child(params: Params, environ: dict[str, str], write_fd: int,
+           mask: set[int]) -> int:
+    """The resolver's life after `forking.fork`; its exit code (70: it failed and said so
+    on stderr, never with a value)."""
     import json
 
-    code = 0
     try:
-        procs.set_parent_death_signal(signal.SIGKILL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about Ctrl-C
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         result = _resolve(params, environ)
         payload = json.dumps(result, default=str).encode("utf-8")
         view = memoryview(payload)
         while view:
             view = view[os.write(write_fd, view):]
-    except BaseException as e:  # a resolver must never return into the parent's code
+    except BaseException as e:  # named by its type only: its text might hold a value
         why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
-        try:
-            os.write(2, f"PWSUP: ERROR: the secrets resolver failed: {why}\n".encode())
-        finally:
-            code = 70
-    finally:
-        os._exit(code)
+        forking.say(f"PWSUP: ERROR: the secrets resolver failed: {why}")
+        return forking.CHILD_FAILED
+    return 0
 
 
 def _resolve(params: Params, environ: dict[str, str]) -> dict[str, Any]:
     import logging
 
-    from pwsup.log import Log, make_handler
     from pwsup.secrets.output import write_outputs
     from pwsup.secrets.resolve import Resolver
+    from pwsup.util.log import Log, make_handler
 
     log = Log("resolver", logging.getLevelName(params.log_level),
               json_lines=params.log_format == "json", timestamps=params.include_timestamps_in_log,

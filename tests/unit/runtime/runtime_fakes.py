@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.runtime.context import FetchContext
 from pwsup.runtime.errors import MetadataError
 from pwsup.runtime.http import MetadataHttp, Reply

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.runtime import RuntimeMetadata, detect
 from pwsup.runtime.cache import MetadataCache
 from pwsup.runtime.context import FetchContext, Fetcher

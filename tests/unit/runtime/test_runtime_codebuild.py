@@ -14,7 +14,7 @@ import pytest
 import requests
 from runtime_fakes import context
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.runtime import MetadataCache, codebuild, sts
 
 BUILD_ARN = ("arn:aws:codebuild:eu-west-1:123456789012:build/"

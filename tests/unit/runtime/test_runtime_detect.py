@@ -8,7 +8,7 @@ import socket
 import pytest
 from runtime_fakes import context
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.runtime import detect, fetch
 from pwsup.runtime.context import Fetcher
 from pwsup.runtime.detect import AUTO_ORDER, candidates, choose

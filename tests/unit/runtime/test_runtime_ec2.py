@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pytest
 from runtime_fakes import FakeHttp, context, fixture
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.runtime import ec2, imds
 from pwsup.runtime.errors import MetadataError
 from pwsup.runtime.http import Reply

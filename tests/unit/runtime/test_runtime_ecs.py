@@ -8,7 +8,7 @@ import logging
 import pytest
 from runtime_fakes import FakeHttp, context, fixture, json_reply
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.runtime import RuntimeMetadata, ecs
 from pwsup.runtime.ecs_containers import classify
 from pwsup.runtime.errors import MetadataError

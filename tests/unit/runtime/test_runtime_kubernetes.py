@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from runtime_fakes import context
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.runtime import fetch, kubernetes
 from pwsup.runtime.detect import AUTO_ORDER, choose
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from runtime_fakes import context, lambda_context
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.runtime import aws_lambda, fetch
 from pwsup.runtime.errors import MetadataError
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.secrets import Resolution
 from pwsup.secrets.output import (
     OutputFile,

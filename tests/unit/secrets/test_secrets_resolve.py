@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pwsup.params import Params
+from pwsup.config.params import Params
 from pwsup.secrets import Resolution, Resolver
 from pwsup.secrets.errors import FetchError
 from pwsup.secrets.providers.base import Fetched

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import os
 
-from pwsup import command as commands
-from pwsup.params import Params, option_specs
+from pwsup.config import command as commands
+from pwsup.config.params import Params, option_specs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-    from pwsup.options import Spec
+    from pwsup.config.options import Spec
 
 
 class Loaded:
@@ -55,7 +55,7 @@ def _cli_values(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
     fast = split_argv(argv)
     if fast is not None:
         return ({"command": fast[1]} if fast[1] else {}), []
-    from pwsup.cli_parser import UsageError, parse_cli
+    from pwsup.config.argv import UsageError, parse_cli
 
     try:
         values, unknown = parse_cli(argv)

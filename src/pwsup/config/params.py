@@ -2,7 +2,7 @@
 
 Each field below is an option. Its `Spec` (flags, environment names, kind, help) is
 attached with the group helpers, and everything else is generated from this class:
-the argparse parser (`cli_parser.py`), environment reading and validation (`loader.py`),
+the argparse parser (`argv.py`), environment reading and validation (`loader.py`),
 `--help`, and the option reference in the README (`docgen.py`). Adding an option means
 adding one field here.
 
@@ -17,7 +17,7 @@ Precedence, lowest to highest: the default, then the command line, then the envi
 
 from __future__ import annotations
 
-from pwsup.options import (
+from pwsup.config.options import (
     Argv,
     Boolean,
     Choice,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from pwsup.options import CliAction
+    from pwsup.config.options import CliAction
 
 FORMATS = ("text", "json", "yaml", "dotenv")
 DATA_FORMATS = ("dotenv", "json", "yaml")

@@ -15,13 +15,13 @@ The parent only moves text around; parsing happens in the reporter.
 
 from __future__ import annotations
 
-from pwsup.files import remove_quietly
+from pwsup.util.files import remove_quietly
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from pwsup.params import Params
+    from pwsup.config.params import Params
 
 DEFAULT_INPUT_VARIABLE = "PROC_WRAPPER_INPUT_VALUE"
 

@@ -13,12 +13,13 @@ import argparse
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pwsup._version import __version__
-from pwsup.params import default_of, option_specs
+from pwsup.config.params import default_of, option_specs
+from pwsup.errors import PwsupError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from pwsup.options import Spec
+    from pwsup.config.options import Spec
 
 PROG = "pwsup"
 DESCRIPTION = (
@@ -36,7 +37,7 @@ EPILOG = (
 )
 
 
-class UsageError(Exception):
+class UsageError(PwsupError):
     """The command line itself could not be parsed (unknown option, missing value)."""
 
 

@@ -75,8 +75,8 @@ if TYPE_CHECKING:
 
     import requests
 
-    from pwsup.log import Log
-    from pwsup.params import Params
+    from pwsup.config.params import Params
+    from pwsup.util.log import Log
 
 __all__ = ["CONTEXT", "MAX_QUEUED", "MAX_STRING_CHARS", "VALUE_KEYS", "RollbarReporter"]
 

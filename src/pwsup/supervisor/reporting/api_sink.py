@@ -29,18 +29,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from pwsup import log as logs
-from pwsup import values
 from pwsup.api.body import execution_metadata, start_body
 from pwsup.api.client import ApiClient
 from pwsup.api.policy import Decision, Kind, Outcome, Verdict, decide
+from pwsup.config import values
 from pwsup.exitcodes import FAILURE, NOPERM, TEMPFAIL
 from pwsup.ipc import messages as m
-from pwsup.rollbar import RollbarReporter
 from pwsup.runtime import MetadataCache
-from pwsup.supervisor.log_capture import LogCapture
-from pwsup.supervisor.reporter import Sink
-from pwsup.supervisor.status_listener import StatusParser, open_listener, receive_all
+from pwsup.supervisor.reporting.log_capture import LogCapture
+from pwsup.supervisor.reporting.rollbar import RollbarReporter
+from pwsup.supervisor.reporting.sink import Sink
+from pwsup.supervisor.reporting.status_listener import StatusParser, open_listener, receive_all
+from pwsup.util import log as logs
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -26,7 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from pwsup.params import Params
+    from pwsup.config.params import Params
 
 PREFIX = "PROC_WRAPPER_"
 

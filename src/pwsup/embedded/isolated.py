@@ -85,7 +85,8 @@ from pwsup.errors import (
     WorkerCrashed,
     WorkerTimeout,
 )
-from pwsup.supervisor.procs import pidfd_open, set_parent_death_signal
+from pwsup.supervisor import forking
+from pwsup.supervisor.procs import pidfd_open
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -357,19 +358,13 @@ def _fork(call: _Call, mask: Iterable[int]) -> _Worker:
 
 
 def _fork_worker(call: _Call, read_fd: int, write_fd: int, mask: Iterable[int]) -> int:
-    """os.fork(). In the child, run the worker and leave through os._exit, whatever
-    happens: the child must never return into the caller's code."""
+    """Fork the worker (`forking.fork`: it leaves through os._exit whatever happens, and
+    gets SIGKILL if the caller dies). Its return value is the worker's exit code."""
     _preload()
     _flush_stdio()  # or the worker inherits unflushed output and writes it a second time
-    caller_pid = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        code = _EXIT_INTERNAL
-        try:
-            code = _worker_main(call, read_fd, write_fd, caller_pid, mask)
-        finally:
-            os._exit(code)
-    return pid
+    return forking.fork(lambda _mask: _worker_main(call, write_fd, mask),
+                        what="the run_isolated worker", death_signal=signal.SIGKILL,
+                        close_fds=(read_fd,))
 
 
 def _preload() -> None:
@@ -524,14 +519,12 @@ _sender: _Sender | None = None
 """Set in a worker only: update_status() sends through it."""
 
 
-def _worker_main(call: _Call, read_fd: int, write_fd: int, caller_pid: int,
-                 mask: Iterable[int]) -> int:
+def _worker_main(call: _Call, write_fd: int, mask: Iterable[int]) -> int:
     """The worker's whole life; returns its exit code, for os._exit (never a return into
     the caller's code, the fork returned into it; never the caller's atexit hooks)."""
     global _sender
     try:
-        os.close(read_fd)
-        _prepare_worker(caller_pid, mask)
+        _prepare_worker(mask)
         _sender = _Sender(write_fd)
         result = _call(call)
         payload = _encode(result)
@@ -547,13 +540,10 @@ def _worker_main(call: _Call, read_fd: int, write_fd: int, caller_pid: int,
         _flush_stdio()
 
 
-def _prepare_worker(caller_pid: int, mask: Iterable[int]) -> None:
-    """Signals first (they are still blocked from the fork), then the parent-death
-    signal, then faulthandler; then unblock."""
+def _prepare_worker(mask: Iterable[int]) -> None:
+    """Signals first (they are still blocked from the fork), then faulthandler; then
+    unblock. (The parent-death signal is armed by `forking.fork`.)"""
     _reset_signals()
-    set_parent_death_signal(signal.SIGKILL)  # the caller dies: so does the worker
-    if os.getppid() != caller_pid:  # it died before that was armed: no signal will come
-        os._exit(_EXIT_INTERNAL)
     _enable_faulthandler()
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 

@@ -25,19 +25,21 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any
 
+from pwsup.errors import PwsupError
 from pwsup.ipc import messages as m
-from pwsup.isotime import utc_now
 from pwsup.supervisor import procs
-from pwsup.supervisor.link import ReporterLink, ReporterSeed
+from pwsup.supervisor.link import ReporterLink
+from pwsup.supervisor.seed import ReporterSeed
+from pwsup.util.timefmt import utc_now
 
 if TYPE_CHECKING:
-    from pwsup.log import Log
-    from pwsup.params import Params
+    from pwsup.config.params import Params
+    from pwsup.util.log import Log
 
 _current: EmbeddedMonitor | None = None
 
 
-class Denied(RuntimeError):
+class Denied(PwsupError, RuntimeError):
     """The server refused to start the run (concurrency conflict, key refused, ...)."""
 
     def __init__(self, exit_code: int, reason: str) -> None:

@@ -17,12 +17,14 @@ Rules (a shell is involved only when a *string* asks for one):
 
 from __future__ import annotations
 
+from pwsup.errors import PwsupError
+
 SHELL = "/bin/sh"
 _SHELL_NAMES = frozenset({"sh", "bash", "csh", "zsh", "fish", "ash", "dash"})
 _PLAIN_PUNCTUATION = frozenset("_-/. ")
 
 
-class CommandError(ValueError):
+class CommandError(PwsupError, ValueError):
     """The command cannot be turned into an argv (e.g. unbalanced quotes)."""
 
 

@@ -1,0 +1,25 @@
+"""Embedded mode: Python functions under supervision.
+
+- `isolated` — `run_isolated(fn)`: one call in a forked worker, its outcome brought back.
+- `monitor` — reporting an embedded run through the same reporter process wrapped mode uses.
+- `procwrapper` — proc_wrapper's `ProcWrapper` API (public as `pwsup.compat`).
+
+`run_isolated` and `update_status` are imported on first use, so importing this package
+costs nothing until one is called.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["run_isolated", "update_status"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from pwsup.embedded import isolated
+
+        return getattr(isolated, name)
+    raise AttributeError(f"module 'pwsup.embedded' has no attribute {name!r}")

@@ -1,0 +1,307 @@
+"""proc_wrapper's Python API under its own names: migrating is changing an import.
+
+    from pwsup.compat import ProcWrapper, ProcWrapperParams   # was: from proc_wrapper import ...
+
+    def handler(event, context):
+        params = ProcWrapperParams()
+        params.task_name = "nightly-export"
+        wrapper = ProcWrapper(params=params, runtime_context=context)
+        return wrapper.managed_call(export, event)   # calls export(wrapper, event, config)
+
+Settings, lowest to highest precedence: the defaults, attributes set on
+`ProcWrapperParams`, `PROC_WRAPPER_*` environment variables, then the `proc_wrapper_params`
+key of the resolved configuration (as proc_wrapper documents). Values are checked once,
+with every error listed (`ConfigurationError`), before the function is called.
+
+`managed_call` runs the function in the caller's process, like proc_wrapper; with
+`ProcWrapper(..., isolated=True)` each attempt runs in a forked worker (`run_isolated`),
+so a crash, a hang (with `process_timeout`) or a leak cannot take the caller down.
+Reporting uses the same reporter process as wrapped mode (see `pwsup.embedded.monitor`).
+
+Fixed on purpose: `managed_call(fn)` without data works (proc_wrapper raised ValueError);
+`env_override` really is the environment (proc_wrapper merged it into the configuration);
+the deployment's build uuid is not copied into the deploy uuid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from pwsup.config.loader import derive, env_values, validate_embedded
+from pwsup.config.params import Params, option_specs
+from pwsup.errors import PwsupError
+from pwsup.status import DEFAULT_PORT as DEFAULT_STATUS_UPDATE_PORT
+from pwsup.status import StatusUpdater
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from pwsup.config.options import Spec
+    from pwsup.embedded.monitor import EmbeddedMonitor
+
+__all__ = ["DEFAULT_STATUS_UPDATE_PORT", "ConfigurationError", "ProcWrapper",
+           "ProcWrapperParams", "StatusUpdater"]
+
+logger = logging.getLogger("pwsup.compat")
+_SPECS: dict[str, Spec] = dict(option_specs())
+_UNSET: Any = object()
+_SUB_OBJECTS = {
+    "task": {"name": "task_name", "uuid": "task_uuid", "was_auto_created": "auto_create_task",
+             "passive": "task_is_passive", "other_metadata": "task_instance_metadata"},
+    "task_execution": {"uuid": "task_execution_uuid", "version_number": "task_version_number",
+                       "version_text": "task_version_text",
+                       "version_signature": "task_version_signature"},
+    "rollbar": {"access_token": "rollbar_access_token", "retries": "rollbar_retries",
+                "retry_delay": "rollbar_retry_delay", "timeout": "rollbar_timeout"},
+}
+_ALIASES = {"enable_status_listener": "enable_status_update_listener"}
+
+
+class ConfigurationError(PwsupError, ValueError):
+    """The settings are invalid; `errors` lists every problem."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class ProcWrapperParams:
+    """proc_wrapper's settings object: an attribute per option, plus `initial_config`.
+
+    Attributes start at their defaults; the ones you set take precedence over the defaults
+    (and the environment, then the configuration, take precedence over them)."""
+
+    _explicit: set[str]
+    embedded_mode: bool
+    override_from_env: bool
+    env: Mapping[str, str] | None
+    initial_config: dict[str, Any]
+
+    def __init__(self, embedded_mode: bool = True, override_from_env: bool = True,
+                 env: Mapping[str, str] | None = None) -> None:
+        object.__setattr__(self, "_explicit", set())
+        for name, spec in _SPECS.items():
+            object.__setattr__(self, name, spec.default)
+        object.__setattr__(self, "embedded_mode", embedded_mode)
+        object.__setattr__(self, "override_from_env", override_from_env)
+        object.__setattr__(self, "env", env)
+        object.__setattr__(self, "initial_config", {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        name = _ALIASES.get(name, name)
+        self._explicit.add(name)
+        object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:  # every option is an attribute (set in __init__)
+        raise AttributeError(f"ProcWrapperParams has no setting {name!r}")
+
+    def explicit(self) -> dict[str, Any]:
+        """The options set in code."""
+        return {name: getattr(self, name) for name in self._explicit if name in _SPECS}
+
+
+def _coerce(spec: Spec, value: Any) -> Any:
+    """A value set in code or in the configuration, as the option's kind would parse it."""
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, list | tuple):
+        return tuple(str(item) for item in value)
+    return spec.kind.parse(str(value))
+
+
+def _coerced(layer: Mapping[str, Any], errors: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, value in layer.items():
+        try:
+            values[name] = _coerce(_SPECS[name], value)
+        except ValueError as e:
+            errors.append(f"{name}: {e}")
+    return values
+
+
+def _config_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Options from the configuration's `proc_wrapper_params` key (proc_wrapper §7.4)."""
+    raw = config.get("proc_wrapper_params")
+    if not isinstance(raw, dict):
+        return {}
+    found: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _SUB_OBJECTS and isinstance(value, dict):
+            for sub_key, name in _SUB_OBJECTS[key].items():
+                if sub_key in value:
+                    found[name] = value[sub_key]
+        elif isinstance(key, str) and (name := _ALIASES.get(key, key)) in _SPECS:
+            found[name] = value
+    return found
+
+
+def build_params(wrapper_params: ProcWrapperParams, environ: Mapping[str, str],
+                 config: Mapping[str, Any], input_value: object = None) -> Params:
+    """Merge code, environment and configuration into validated Params."""
+    errors: list[str] = []
+    values = _coerced(wrapper_params.explicit(), errors)
+    if wrapper_params.override_from_env:
+        values.update(env_values(environ, errors))
+    values.update(_coerced(_config_overrides(config), errors))
+    uuid = _execution_uuid_from_input(input_value)
+    if uuid:
+        values["task_execution_uuid"] = uuid
+    explicit = set(values)
+    derive(values, explicit)
+    params = Params(**values)
+    errors += validate_embedded(params)
+    if errors:
+        raise ConfigurationError(errors)
+    return params
+
+
+def _execution_uuid_from_input(value: object) -> str | None:
+    """`cloudreactor_context.proc_wrapper_params.task_execution.uuid` of a dict input."""
+    for key in ("cloudreactor_context", "proc_wrapper_params", "task_execution", "uuid"):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+class ProcWrapper:
+    """Runs a function under supervision and reports it, like proc_wrapper's ProcWrapper."""
+
+    def __init__(self, params: ProcWrapperParams | None = None,
+                 runtime_metadata_fetcher: object = None, config_resolver: object = None,
+                 env_override: Mapping[str, str] | None = None,
+                 override_params_from_env: bool = True, runtime_context: object = None,
+                 input_value: object = _UNSET, override_params_from_input: bool = True,
+                 override_params_from_config: bool | None = None, *,
+                 isolated: bool = False) -> None:
+        del runtime_metadata_fetcher, config_resolver  # replaced by pwsup's own machinery
+        self.environ: dict[str, str] = dict(os.environ if env_override is None else env_override)
+        self.wrapper_params = params or ProcWrapperParams(env=self.environ)
+        if not override_params_from_env:
+            object.__setattr__(self.wrapper_params, "override_from_env", False)
+        self.runtime_context = runtime_context
+        self.input_value = input_value
+        self.override_params_from_input = override_params_from_input
+        self.use_config = True if override_params_from_config is None \
+            else override_params_from_config
+        self.isolated = isolated
+        self.config: dict[str, Any] = dict(self.wrapper_params.initial_config)
+        self.params = build_params(self.wrapper_params, self.environ, {})
+        self.monitor: EmbeddedMonitor | None = None
+        self._last_status_at: str | None = None
+
+    # -- the call -----------------------------------------------------------------------------
+
+    def managed_call(self, fun: Callable[..., Any], data: Any = None) -> Any:
+        """Call `fun(wrapper, data, config)` with retries, reporting each run."""
+        if not callable(fun):
+            raise TypeError("managed_call needs a callable")
+        if data is None and self.input_value is not _UNSET:
+            data = self.input_value
+        params, config = self._prepare(data)
+        self.params, self.config = params, config
+        self.monitor = self._start_monitor(params, data)
+        failures = 0
+        while True:
+            try:
+                result = self._attempt(fun, data, config)
+            except Exception:
+                failures += 1
+                if params.max_attempts is not None and failures >= params.max_attempts:
+                    self._finish("FAILED", failures)
+                    raise
+                if self.monitor is not None:
+                    self.monitor.attempt_failed(failures)
+                logger.warning("attempt %d failed; retrying in %g s", failures,
+                               params.process_retry_delay, exc_info=True)
+                time.sleep(params.process_retry_delay)
+            else:
+                output = json.loads(json.dumps(result, default=str)) if result is not None \
+                    else None
+                self._finish("SUCCEEDED", failures,
+                             {"output_value": output} if output is not None else {})
+                return result
+
+    def _prepare(self, data: Any) -> tuple[Params, dict[str, Any]]:
+        config = dict(self.wrapper_params.initial_config)
+        environ = self.environ
+        first = build_params(self.wrapper_params, environ, config)
+        from pwsup.supervisor import resolver
+
+        if resolver.needed(first, environ) or first.config_locations:
+            resolved = resolver.resolve_in_child(first, environ)
+            if resolved.failures and first.fail_fast_config_resolution:
+                raise ConfigurationError([f"could not resolve {f}" for f in resolved.failures])
+            environ, config = resolved.env, {**config, **resolved.config}
+        params = build_params(self.wrapper_params, environ, config if self.use_config else {},
+                              data if self.override_params_from_input else None)
+        return params, config
+
+    def _start_monitor(self, params: Params, data: Any) -> EmbeddedMonitor | None:
+        if not params.online:
+            return None
+        from pwsup.cli import make_log
+        from pwsup.embedded.monitor import EmbeddedMonitor
+
+        monitor = EmbeddedMonitor.for_params(params, make_log(params, self.environ),
+                                             self.runtime_context)
+        sent = json.loads(json.dumps(data, default=str)) if params.send_input_value else None
+        if monitor.begin(sent) is None:
+            return None
+        return monitor
+
+    def _attempt(self, fun: Callable[..., Any], data: Any, config: dict[str, Any]) -> Any:
+        if not self.isolated:
+            return fun(self, data, config)
+        from pwsup.embedded.isolated import run_isolated
+
+        return run_isolated(fun, self, data, config, timeout=self.params.process_timeout,
+                            grace=self.params.process_termination_grace_period,
+                            on_status=self._status_from_worker)
+
+    def _finish(self, status: str, failures: int, extra: dict[str, Any] | None = None) -> None:
+        monitor, self.monitor = self.monitor, None
+        if monitor is not None and not monitor.finish(status, failed_attempts=failures,
+                                                      extra=extra):
+            logger.warning("the final status of the call could not be delivered")
+
+    # -- status -------------------------------------------------------------------------------
+
+    def update_status(self, success_count: int | None = None, error_count: int | None = None,
+                      skipped_count: int | None = None, expected_count: int | None = None,
+                      last_status_message: str | None = None,
+                      extra_status_props: Mapping[str, Any] | None = None,
+                      last_app_heartbeat_at: str | None = None) -> int:
+        """Report progress of the running call. Returns 1 when handed to the reporter (or to
+        the caller, from an isolated worker), 3 when there is nobody to send it to."""
+        fields: dict[str, Any] = {}
+        for key, value in (("success_count", success_count), ("error_count", error_count),
+                           ("skipped_count", skipped_count), ("expected_count", expected_count)):
+            if value is not None:
+                fields[key] = int(value)
+        if last_status_message is not None:
+            fields["last_status_message"] = last_status_message
+        if extra_status_props:
+            fields["other_runtime_metadata"] = dict(extra_status_props)
+        from pwsup.util.timefmt import utc_now
+
+        fields["last_app_heartbeat_at"] = last_app_heartbeat_at or utc_now()
+        from pwsup.embedded.isolated import update_status as send_from_worker
+
+        if send_from_worker(**fields):
+            return 1
+        return self._forward_status(fields)
+
+    def _status_from_worker(self, fields: dict[str, Any]) -> None:
+        self._forward_status(fields)
+
+    def _forward_status(self, fields: dict[str, Any]) -> int:
+        if self.monitor is None:
+            return 3
+        self.monitor.status(fields)
+        return 1
+

@@ -1,0 +1,36 @@
+"""What a (re)started reporter knows from the parent's memory at fork time.
+
+The parent keeps the run's reporting state here (the execution, the running attempt, a
+pending start or final report); a reporter forked later starts from it, so nothing of it
+has to cross the pipe.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pwsup.config.params import Params
+    from pwsup.ipc import messages as m
+
+
+class ReporterSeed:
+    """What a (re)started reporter knows from the parent's memory at fork time."""
+
+    def __init__(self, params: Params, title: str) -> None:
+        self.params = params
+        self.title = title
+        self.execution_uuid: str | None = None
+        self.pgid: int | None = None
+        """The running attempt's process group (or pid), to terminate if the parent dies."""
+        self.group_signals = params.process_group_termination
+        self.attempt: tuple[int, int] | None = None
+        """(attempt number, pid) of the running attempt."""
+        self.embedded = False
+        """Embedded mode: the reporter serves one run after another (the caller's calls)."""
+        self.lambda_context: object = None
+        """The AWS Lambda handler's context (embedded mode), for runtime metadata."""
+        self.capture: tuple[int, int] | None = None
+        """Read ends of the command's stdout and stderr pipes, when its output is captured."""
+        self.begin: m.Begin | None = None
+        """A start request the server has not answered yet."""
+        self.finish: m.Finish | None = None

@@ -1,0 +1,5 @@
+"""Small leaves every process uses; nothing here imports the rest of pwsup.
+
+`log` (the one log emitter), `title` (process titles, cheaply), `timefmt` (the API's
+timestamps), `files` (0600 files replaced atomically).
+"""
