@@ -117,11 +117,10 @@ def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved |
 
 
 def _remove(paths: Sequence[str]) -> None:
+    from pwsup.util.files import remove_quietly
+
     for path in paths:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        remove_quietly(path)
 
 
 

@@ -28,21 +28,22 @@ worker crosses back to the outer caller intact.
 from __future__ import annotations
 
 import os
-from signal import Signals
 
-_CAUSES: dict[int, str] = {
-    Signals.SIGKILL: "killed from outside or by the out-of-memory killer "
+_CAUSES: dict[str, str] = {
+    "SIGKILL": "killed from outside or by the out-of-memory killer "
     "(check the kernel log, e.g. `dmesg`, or the container's memory limit)",
-    Signals.SIGSEGV: "a crash in native code (a C extension, ctypes or the interpreter); "
+    "SIGSEGV": "a crash in native code (a C extension, ctypes or the interpreter); "
     "faulthandler wrote the worker's Python stack to its stderr",
-    Signals.SIGBUS: "a crash in native code (often a truncated memory-mapped file)",
-    Signals.SIGABRT: "a crash in native code (abort(), e.g. a failed C assertion)",
-    Signals.SIGFPE: "a crash in native code (an arithmetic fault)",
-    Signals.SIGILL: "a crash in native code (an illegal instruction)",
-    Signals.SIGTERM: "terminated from outside (something sent it SIGTERM)",
-    Signals.SIGPIPE: "it wrote to a pipe or socket whose reader had gone",
+    "SIGBUS": "a crash in native code (often a truncated memory-mapped file)",
+    "SIGABRT": "a crash in native code (abort(), e.g. a failed C assertion)",
+    "SIGFPE": "a crash in native code (an arithmetic fault)",
+    "SIGILL": "a crash in native code (an illegal instruction)",
+    "SIGTERM": "terminated from outside (something sent it SIGTERM)",
+    "SIGPIPE": "it wrote to a pipe or socket whose reader had gone",
 }
-"""Likely causes by signal, for WorkerCrashed's message. Signals not listed get none."""
+"""Likely causes by signal name, for WorkerCrashed's message. Signals not listed get none.
+(Names, not `signal.Signals` members: building those here would import `signal` and `enum`
+on every start of the supervisor, which raises PwsupError subclasses too.)"""
 
 STATUS_LOST = -1
 """In place of a wait status (never negative) when a worker's status could not be had."""
@@ -176,6 +177,8 @@ class RemoteTraceback(Exception):
 def _signal_of(number: int) -> int:
     """The Signals member for `number`, or the bare number (most real-time signals have
     no member)."""
+    from signal import Signals
+
     try:
         return Signals(number)
     except ValueError:
@@ -183,7 +186,7 @@ def _signal_of(number: int) -> int:
 
 
 def _killed_message(pid: int, sig: int) -> str:
-    name = sig.name if isinstance(sig, Signals) else "a real-time signal"
-    message = f"worker (pid {pid}) was killed by {name} (signal {int(sig)})"
-    cause = _CAUSES.get(int(sig))
+    name = getattr(sig, "name", None)
+    message = f"worker (pid {pid}) was killed by {name or 'a real-time signal'} (signal {int(sig)})"
+    cause = _CAUSES.get(name) if name else None
     return f"{message}: {cause}" if cause else message

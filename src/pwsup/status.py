@@ -23,11 +23,13 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
+from pwsup.ipc import STATUS_UPDATE_PORT
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import TracebackType
 
-DEFAULT_PORT = 2373
+DEFAULT_PORT = STATUS_UPDATE_PORT
 _COUNTS = ("success_count", "error_count", "skipped_count", "expected_count")
 _ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 """Built once: `json.dumps(..., default=str)` would build an encoder on every update."""

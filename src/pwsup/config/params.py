@@ -31,6 +31,7 @@ from pwsup.config.options import (
     Text,
     Url,
 )
+from pwsup.ipc import STATUS_UPDATE_PORT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EXECUTION_METHODS = ("AWS ECS", "AWS Lambda", "AWS CodeBuild", "AWS EC2", "Unknown")
 DEFAULT_API_BASE_URL = "https://api.cloudreactor.io"
 DEFAULT_ROLLBAR_ENDPOINT = "https://api.rollbar.com/api/1/item/"
-DEFAULT_STATUS_PORT = 2373
 
 TEXT = Text()
 BOOL = Boolean()
@@ -363,7 +363,7 @@ class Params:
         False, "--enable-status-update-listener", env="ENABLE_STATUS_UPDATE_LISTENER", kind=BOOL,
         cli="set_true", help="Listen for status updates from the command over UDP.")
     status_update_socket_port: int = _status(
-        DEFAULT_STATUS_PORT, "--status-update-socket-port",
+        STATUS_UPDATE_PORT, "--status-update-socket-port",
         env=("STATUS_UPDATE_SOCKET_PORT", "STATUS_UPDATE_PORT"),
         kind=Integer(minimum=1, maximum=65535), help="UDP port of the status listener.")
     status_update_host: str = _status(
