@@ -26,7 +26,7 @@ from helpers.runner import Running, clean_env
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-PROCESS_TEST_DIRS = frozenset({"integration", "chaos"})
+PROCESS_TEST_DIRS = frozenset({"integration", "chaos", "hostile"})
 LEFTOVER_GRACE = 1.0
 """How long teardown lets live descendants finish by themselves before calling them
 leftovers: a reporter that was just SIGKILLed may need a moment to be gone."""

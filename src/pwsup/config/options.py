@@ -84,22 +84,44 @@ class Boolean(Kind):
         return "TRUE/FALSE, 1/0, yes/no"
 
 
+MAX_INTEGER = 2**31 - 1
+"""The largest whole number an option takes unless it says otherwise: the C `int` the
+values end up in (poll timeouts, sizes, counts); more is a typo, not a wish."""
+MAX_SECONDS = 10 * 365 * 24 * 3600.0
+"""The longest duration an option takes (10 years): beyond it, timeouts overflow the
+platform's (threading's and sockets' are about 292 years, poll's 24 days — waits longer
+than that are cut into pieces), and no job means it."""
+NO_LIMIT = -1
+"""The one negative value options with a "no limit" meaning accept (proc_wrapper's)."""
+
+
 def _number(text: str, *, integer: bool) -> float:
+    """A finite number written in ASCII digits. `float()` alone would also take NaN,
+    "infinity", digits of other scripts and `1_000`, and `int()` of a huge text raises
+    something other than ValueError."""
     stripped = text.strip()
+    what = "a whole number" if integer else "a number"
+    if not stripped.isascii() or "_" in stripped:
+        raise ValueError(f"expected {what}, got {text!r}")
     try:
         value = float(int(stripped)) if integer else float(stripped)
-    except ValueError:
-        what = "a whole number" if integer else "a number"
-        raise ValueError(f"expected {what}, got {text!r}") from None
+    except (ValueError, OverflowError):
+        raise ValueError(f"expected {what}, got {_shown(text)}") from None
     if not math.isfinite(value):
-        raise ValueError(f"expected a finite number, got {text!r}")
+        raise ValueError(f"expected a finite number, got {_shown(text)}")
     return value
 
 
-class Integer(Kind):
-    """A whole number. With `unlimited`, any negative value means "no limit" (None)."""
+def _shown(text: str) -> str:
+    """The value as an error message quotes it: at most 40 characters of it."""
+    return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
 
-    def __init__(self, minimum: int | None = None, maximum: int | None = None,
+
+class Integer(Kind):
+    """A whole number. With `unlimited`, -1 means "no limit" (None); other negative
+    numbers are errors, not another way to say it."""
+
+    def __init__(self, minimum: int | None = None, maximum: int = MAX_INTEGER,
                  unlimited: bool = False) -> None:
         self.minimum, self.maximum, self.unlimited = minimum, maximum, unlimited
 
@@ -107,21 +129,23 @@ class Integer(Kind):
         return "N"
 
     def parse(self, text: str) -> object:
-        value = int(_number(text, integer=True))
-        if self.unlimited and value < 0:
+        value = _number(text, integer=True)
+        if self.unlimited and value == NO_LIMIT:
             return None
         if self.minimum is not None and value < self.minimum:
-            raise ValueError(f"must be at least {self.minimum}, got {value}")
-        if self.maximum is not None and value > self.maximum:
-            raise ValueError(f"must be at most {self.maximum}, got {value}")
-        return value
+            suffix = " (or -1 for no limit)" if self.unlimited else ""
+            raise ValueError(f"must be at least {self.minimum}{suffix}, got {_shown(text.strip())}")
+        if value > self.maximum:
+            raise ValueError(f"must be at most {self.maximum}, got {_shown(text.strip())}")
+        return int(value)
 
     def doc(self) -> str:
         return "integer" + ("; -1 = no limit" if self.unlimited else "")
 
 
 class Seconds(Kind):
-    """A duration in seconds (fractions allowed). With `unlimited`, negative means None."""
+    """A duration in seconds (fractions allowed), at most MAX_SECONDS. With `unlimited`,
+    -1 means "no limit" (None)."""
 
     def __init__(self, unlimited: bool = False, positive: bool = False) -> None:
         self.unlimited, self.positive = unlimited, positive
@@ -131,12 +155,15 @@ class Seconds(Kind):
 
     def parse(self, text: str) -> object:
         value = _number(text, integer=False)
-        if self.unlimited and value < 0:
+        if self.unlimited and value == NO_LIMIT:
             return None
         if value < 0 or (self.positive and value == 0):
             bound = "greater than 0" if self.positive else "0 or more"
             suffix = " (or -1 for no limit)" if self.unlimited else ""
-            raise ValueError(f"must be {bound}{suffix}, got {text.strip()}")
+            raise ValueError(f"must be {bound}{suffix}, got {_shown(text.strip())}")
+        if value > MAX_SECONDS:
+            raise ValueError(f"must be at most {MAX_SECONDS:.0f} (10 years), "
+                             f"got {_shown(text.strip())}")
         return value
 
     def doc(self) -> str:

@@ -16,6 +16,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+LONGEST_WAIT = 86400.0
+"""The longest single wait `next_timeout` asks for. `poll()` takes milliseconds in a C int
+(24.8 days at most): a longer deadline (a time limit of a year) is waited for in pieces,
+each wake-up finding nothing due."""
+
 
 class Deadline:
     """One scheduled action. Ordered by time, then by scheduling order."""
@@ -48,12 +53,13 @@ class Deadlines:
         return deadline
 
     def next_timeout(self) -> float | None:
-        """Seconds until the earliest live deadline (0 if due), or None if there is none."""
+        """Seconds until the earliest live deadline (0 if due; at most LONGEST_WAIT), or None
+        if there is none."""
         while self._heap and self._heap[0].cancelled:
             heapq.heappop(self._heap)
         if not self._heap:
             return None
-        return max(0.0, self._heap[0].when - self.clock())
+        return min(LONGEST_WAIT, max(0.0, self._heap[0].when - self.clock()))
 
     def fire_due(self) -> None:
         """Run the actions of every deadline that has passed, earliest first."""
