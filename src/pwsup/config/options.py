@@ -68,6 +68,37 @@ class Url(Kind):
         return "http(s) URL"
 
 
+class Token(Kind):
+    """A credential sent in an HTTP header (the API key, the Rollbar token).
+
+    Whitespace around it is dropped — a key read from a file or a secret usually ends with
+    a newline — and what is left must be printable ASCII without spaces: anything else
+    could not go in a header, and would only fail later, on every request, as a retry loop.
+    The message never shows the value."""
+
+    def metavar(self) -> str:
+        return "TOKEN"
+
+    def parse(self, text: str) -> object:
+        token = text.strip(" \t\r\n")
+        for position, char in enumerate(token, start=1):
+            if not "!" <= char <= "~":
+                raise ValueError(f"character {position} of {len(token)} is not allowed in an "
+                                 f"HTTP header ({_char_kind(char)}); the value is not shown")
+        return token or None
+
+    def doc(self) -> str:
+        return "text (printable ASCII)"
+
+
+def _char_kind(char: str) -> str:
+    if char in " \t":
+        return "a space"
+    if ord(char) < 32 or ord(char) == 127:
+        return "a control character"
+    return "not ASCII"
+
+
 class Boolean(Kind):
     def metavar(self) -> str:
         return "BOOL"

@@ -29,6 +29,7 @@ from pwsup.config.options import (
     Seconds,
     Spec,
     Text,
+    Token,
     Url,
 )
 from pwsup.ipc import STATUS_UPDATE_PORT
@@ -49,6 +50,7 @@ DEFAULT_API_BASE_URL = "https://api.cloudreactor.io"
 DEFAULT_ROLLBAR_ENDPOINT = "https://api.rollbar.com/api/1/item/"
 
 TEXT = Text()
+TOKEN = Token()
 BOOL = Boolean()
 SECONDS = Seconds()
 SECONDS_OR_NONE = Seconds(unlimited=True)
@@ -170,7 +172,7 @@ class Params:
         DEFAULT_API_BASE_URL, "--api-base-url", env="API_BASE_URL", kind=Url(),
         help="Base URL of the CloudReactor API server.")
     api_key: str | None = _api(
-        None, "-k", "--api-key", env="API_KEY", secret=True,
+        None, "-k", "--api-key", env="API_KEY", secret=True, kind=TOKEN,
         help="API key. Without one, pwsup runs offline.")
     api_heartbeat_interval: float | None = _api(
         None, "--api-heartbeat-interval", env="API_HEARTBEAT_INTERVAL_SECONDS",
@@ -464,7 +466,7 @@ class Params:
 
     # -- Rollbar ------------------------------------------------------------------------------
     rollbar_access_token: str | None = _rollbar(
-        None, "--rollbar-access-token", env="ROLLBAR_ACCESS_TOKEN", secret=True,
+        None, "--rollbar-access-token", env="ROLLBAR_ACCESS_TOKEN", secret=True, kind=TOKEN,
         help="Rollbar token; problems reaching the API server are reported there.")
     rollbar_retries: int = _rollbar(
         2, "--rollbar-retries", env="ROLLBAR_RETRIES", kind=COUNT,
