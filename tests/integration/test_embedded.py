@@ -97,7 +97,7 @@ def test_reported_call_creates_heartbeats_status_and_final_output(
     def work(w: ProcWrapper, data: Any, config: Any) -> dict[str, int]:
         assert w.update_status(success_count=4, last_status_message="half") == 1
         api.wait_for(lambda r: r.method == "PATCH" and (r.json or {}).get("success_count") == 4,
-                     timeout=5)
+                     timeout=30)  # an event, with a deadline a busy machine cannot reach
         return {"total": data["n"] * 2}
 
     assert wrapper.managed_call(work, {"n": 21}) == {"total": 42}

@@ -8,8 +8,10 @@ import ctypes
 import errno
 import faulthandler
 import functools
+import itertools
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -23,7 +25,7 @@ import psutil
 import pytest
 
 from helpers import procs
-from pwsup.embedded import isolated as embedded
+from pwsup.embedded import handle
 from pwsup.embedded.isolated import run_isolated, update_status
 from pwsup.errors import (
     ExceptionNotPicklable,
@@ -80,24 +82,59 @@ def read_pid(fd: int) -> int:
     return int(os.read(fd, 32))
 
 
-def interrupt_after(ready_fd: int, *, times: int = 1, pause: float = 0.3) -> threading.Thread:
-    """A thread that waits for the worker's pid on `ready_fd`, then sends SIGINT to this
-    process `times` times. SIGINT is blocked in that thread, so the kernel delivers it to
-    the main thread, which is waiting in run_isolated: a Ctrl-C, as a terminal sends it."""
-    pids: list[int] = []
+EVENT_TIMEOUT = 30.0
+"""How long a test waits for an event before it fails: generous, since the machine may be
+busy, and a broken run_isolated fails the test rather than slowing it."""
 
-    def run() -> None:
+
+class Interrupter(threading.Thread):
+    """Presses Ctrl-C for a test: waits for the worker's pid on `ready_fd`, then for each
+    of `waits` waits for that event (called with the pid) and sends SIGINT to this process.
+    SIGINT is blocked in this thread, so the kernel delivers it to the main thread, which
+    is waiting in run_isolated: a Ctrl-C, as a terminal sends it. A wait that times out is
+    recorded in `errors` and the SIGINT sent anyway, so the main thread is never left
+    waiting for it."""
+
+    def __init__(self, ready_fd: int, waits: tuple[Callable[[int], None], ...]) -> None:
+        super().__init__(daemon=True)
+        self.ready_fd = ready_fd
+        self.waits = waits
+        self.pids: list[int] = []
+        self.errors: list[AssertionError] = []
+
+    def run(self) -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        pids.append(read_pid(ready_fd))
-        for i in range(times):
-            if i:
-                time.sleep(pause)
+        pid = read_pid(self.ready_fd)
+        self.pids.append(pid)
+        for wait in self.waits:
+            try:
+                wait(pid)
+            except AssertionError as e:
+                self.errors.append(e)
             os.kill(os.getpid(), signal.SIGINT)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.pids = pids  # type: ignore[attr-defined]
+
+def interrupt_after(ready_fd: int, *waits: Callable[[int], None]) -> Interrupter:
+    """Start an Interrupter; without `waits`, one Ctrl-C as soon as the worker is ready."""
+    thread = Interrupter(ready_fd, waits or (lambda pid: None,))
     thread.start()
     return thread
+
+
+def until_reaped(pid: int) -> None:
+    """Wait until the caller has reaped the worker `pid` (no event says so: poll)."""
+    procs.wait_until(lambda: pid not in child_pids(), EVENT_TIMEOUT,
+                     f"the caller to reap its worker {pid}")
+
+
+def until_sigterm_reported(ready_fd: int) -> Callable[[int], None]:
+    """A wait for `sleep_reporting_term`'s word that its worker got SIGTERM."""
+    def wait(pid: int) -> None:
+        ready, _, _ = select.select([ready_fd], [], [], EVENT_TIMEOUT)
+        assert ready, f"worker {pid} did not report SIGTERM within {EVENT_TIMEOUT:g} s"
+        assert os.read(ready_fd, 1) == b"T"
+
+    return wait
 
 
 def add(a: int, b: int = 0, *, c: int = 0) -> int:
@@ -112,6 +149,14 @@ def sleep_ignoring_term(ready_fd: int | None = None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if ready_fd is not None:
         os.write(ready_fd, str(os.getpid()).encode())
+    time.sleep(60)
+
+
+def sleep_reporting_term(ready_fd: int) -> None:
+    """Carries on after SIGTERM, like sleep_ignoring_term, but writes b"T" to `ready_fd`
+    when it comes: the test then knows the grace period has begun."""
+    signal.signal(signal.SIGTERM, lambda *_: os.write(ready_fd, b"T"))
+    os.write(ready_fd, str(os.getpid()).encode())
     time.sleep(60)
 
 
@@ -245,12 +290,24 @@ def fail_until(attempts_file: Path, succeed_on: int) -> int:
     return attempt
 
 
+def fail_until_timed(attempts_file: Path, starts_file: Path, succeed_on: int) -> int:
+    """fail_until, noting when each attempt started (CLOCK_MONOTONIC is system-wide, so
+    the worker's readings compare with each other's)."""
+    with starts_file.open("a") as f:
+        f.write(f"{time.monotonic()}\n")
+    return fail_until(attempts_file, succeed_on)
+
+
 def test_retries_until_success_waiting_between_attempts(tmp_path: Path) -> None:
-    """Three attempts, two delays of 0.2 s between them."""
-    attempts = tmp_path / "attempts"
-    start = time.monotonic()
-    assert run_isolated(fail_until, attempts, 3, retries=5, retry_delay=0.2) == 3
-    assert 0.4 <= time.monotonic() - start < 5
+    """Three attempts, each starting at least retry_delay (0.2 s) after the one before."""
+    attempts, starts_file = tmp_path / "attempts", tmp_path / "starts"
+    assert run_isolated(fail_until_timed, attempts, starts_file, 3, retries=5,
+                        retry_delay=0.2) == 3
+    starts = [float(line) for line in starts_file.read_text().split()]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert len(gaps) == 2
+    assert min(gaps) >= 0.2, gaps
+    assert max(gaps) < EVENT_TIMEOUT, gaps  # a delay, not a stall: 0.2 s was asked for
 
 
 def test_last_failure_is_raised_when_retries_run_out(tmp_path: Path) -> None:
@@ -297,27 +354,28 @@ def test_ctrl_c_interrupts_the_retry_delay() -> None:
             os.write(w, str(os.getpid()).encode())
             raise RuntimeError("try again later")
 
-        thread = interrupt_after(r, pause=0)
+        thread = interrupt_after(r, until_reaped)  # Ctrl-C once the delay has begun
         start = time.monotonic()
         with pytest.raises(KeyboardInterrupt):
             run_isolated(fn, retries=1, retry_delay=30)
         took = time.monotonic() - start
         thread.join()
-    assert took < 10
+    assert thread.errors == []
+    assert took < 30  # the 30 s retry delay did not run out
 
 
 # -- timeouts and Ctrl-C -----------------------------------------------------------------------
 
 
 def test_timeout_stops_the_worker_with_sigterm() -> None:
-    """A worker that ends on SIGTERM is gone right at the timeout."""
+    """A worker that ends on SIGTERM is gone at the timeout, without the grace period."""
     start = time.monotonic()
     with pytest.raises(WorkerTimeout, match=r"within its 0\.3 s timeout.*SIGTERM$") as caught:
         run_isolated(time.sleep, 60, timeout=0.3, grace=10)
     took = time.monotonic() - start
     assert isinstance(caught.value, TimeoutError)
     assert caught.value.timeout == 0.3
-    assert 0.3 <= took < 3
+    assert 0.3 <= took < 0.3 + 10  # not before the timeout; the 10 s grace did not run out
 
 
 def test_worker_ignoring_sigterm_is_killed_at_the_end_of_the_grace_period() -> None:
@@ -325,7 +383,9 @@ def test_worker_ignoring_sigterm_is_killed_at_the_end_of_the_grace_period() -> N
     start = time.monotonic()
     with pytest.raises(WorkerTimeout, match=r"SIGKILL.*after the 0\.5 s grace period"):
         run_isolated(sleep_ignoring_term, timeout=0.5, grace=0.5)
-    assert 1.0 <= time.monotonic() - start < 4
+    took = time.monotonic() - start
+    assert took >= 0.5 + 0.5  # SIGKILL only once timeout and grace period have passed
+    assert took < EVENT_TIMEOUT  # and it came: fn itself would sleep 60 s
 
 
 @THREADED_FORK
@@ -338,22 +398,24 @@ def test_ctrl_c_stops_the_worker_and_is_reraised() -> None:
             run_isolated(report_ready_and_sleep, w, grace=30)
         took = time.monotonic() - start
         thread.join()
-    assert took < 10
-    (pid,) = thread.pids  # type: ignore[attr-defined]
+    assert took < 30  # SIGTERM ended it: the 30 s grace period did not run out
+    (pid,) = thread.pids
     assert pid not in child_pids()
 
 
 @THREADED_FORK
 def test_second_ctrl_c_skips_the_grace_period() -> None:
-    """A worker ignoring SIGTERM with a 60 s grace: the second Ctrl-C kills it at once."""
+    """A worker carrying on after SIGTERM with a 60 s grace: the second Ctrl-C, sent once
+    the grace period has begun, kills it at once."""
     with handshake() as (r, w):
-        thread = interrupt_after(r, times=2, pause=0.3)
+        thread = interrupt_after(r, lambda pid: None, until_sigterm_reported(r))
         start = time.monotonic()
         with pytest.raises(KeyboardInterrupt):
-            run_isolated(sleep_ignoring_term, w, grace=60)
+            run_isolated(sleep_reporting_term, w, grace=60)
         took = time.monotonic() - start
         thread.join()
-    assert took < 10
+    assert thread.errors == []
+    assert took < 60  # the 60 s grace period did not run out
 
 
 def test_worker_ignores_sigint() -> None:
@@ -595,7 +657,7 @@ def test_on_status_raising_stops_the_worker_and_propagates() -> None:
     start = time.monotonic()
     with pytest.raises(LookupError, match="caller-side bug"):
         run_isolated(fn, on_status=on_status, grace=30)
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 30  # stopped by SIGTERM, not after the 30 s grace
 
 
 # -- platform ----------------------------------------------------------------------------------
@@ -640,7 +702,7 @@ def test_does_not_import_multiprocessing() -> None:
 @pytest.mark.parametrize("fn", ["value", "crash", "timeout"])
 def test_works_without_pidfd(monkeypatch: pytest.MonkeyPatch, fn: str) -> None:
     """Where pidfd_open is unavailable, pipe EOF and waitpid do the job."""
-    monkeypatch.setattr(embedded, "pidfd_open", lambda pid: None)
+    monkeypatch.setattr(handle, "pidfd_open", lambda pid: None)
     if fn == "value":
         assert run_isolated(add, 2, 3) == 5
     elif fn == "crash":
@@ -650,7 +712,9 @@ def test_works_without_pidfd(monkeypatch: pytest.MonkeyPatch, fn: str) -> None:
         start = time.monotonic()
         with pytest.raises(WorkerTimeout, match="SIGKILL"):
             run_isolated(sleep_ignoring_term, timeout=0.3, grace=0.3)
-        assert 0.6 <= time.monotonic() - start < 3
+        took = time.monotonic() - start
+        assert took >= 0.3 + 0.3  # SIGKILL only once timeout and grace period have passed
+        assert took < EVENT_TIMEOUT  # and it came: fn itself would sleep 60 s
 
 
 def test_many_calls_leave_nothing_behind() -> None:

@@ -1,6 +1,8 @@
 """Embedded mode: Python functions under supervision.
 
-- `isolated` — `run_isolated(fn)`: one call in a forked worker, its outcome brought back.
+- `isolated` — `run_isolated(fn)`: one call in a forked worker, its outcome brought back;
+  its parts: `handle` (the caller's handle on one worker: fork, wait, stop, reap), `worker`
+  (what runs after the fork) and `frames` (what crosses the pipe between the two).
 - `monitor` — reporting an embedded run through the same reporter process wrapped mode uses.
 - `procwrapper` — proc_wrapper's `ProcWrapper` API (public as `pwsup.compat`).
 

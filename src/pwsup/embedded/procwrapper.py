@@ -124,7 +124,9 @@ def _coerced(layer: Mapping[str, Any], errors: list[str]) -> dict[str, Any]:
 
 
 def _config_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Options from the configuration's `proc_wrapper_params` key (proc_wrapper §7.4)."""
+    """Options from the configuration's `proc_wrapper_params` key, where proc_wrapper reads
+    them too, so a configuration written for it keeps working; its `task`,
+    `task_execution` and `rollbar` objects hold options under their nested names."""
     raw = config.get("proc_wrapper_params")
     if not isinstance(raw, dict):
         return {}

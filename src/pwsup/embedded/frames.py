@@ -1,0 +1,144 @@
+"""What a run_isolated worker and its caller say to each other, and how it is framed.
+
+One `os.pipe()` per worker carries everything, worker to caller, in order:
+
+- any number of `StatusUpdate`s, one per `update_status()` call fn makes;
+- then the outcome, a `Result`, exactly once and last: fn's value (OK), fn's exception
+  with its formatted traceback (RAISED), or, when that could not be pickled, a `Problem`
+  naming the type and the reason (ERROR).
+
+Each frame is an 8-byte big-endian length, then a pickle of the message: a length prefix
+rather than a separator because a pickle may contain any byte, and 8 bytes so that no
+value is too large to frame. When the outcome does not pickle, the worker sends an ERROR
+instead (plain strings, which always pickle), so the caller learns which type could not
+be sent and why, rather than seeing a worker that died without a word.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from pwsup.errors import ResultNotUnpicklable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+HEADER = struct.Struct("!Q")
+
+
+class Status(Enum):
+    OK = "ok"  # fn returned: the payload is its value
+    RAISED = "raised"  # fn raised: the payload is (exception, formatted traceback)
+    ERROR = "error"  # the outcome could not be sent: the payload is a Problem
+
+
+@dataclass(frozen=True)
+class Result:
+    """The worker's outcome, sent exactly once, last."""
+
+    status: Status
+    payload: Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why an outcome could not be pickled. Plain strings only, so it always pickles."""
+
+    what: str  # "result" or "exception"
+    type_name: str
+    reason: str
+    traceback: str  # fn's traceback when an exception could not be sent, else ""
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """Fields from update_status(), delivered to on_status in the order sent."""
+
+    fields: dict[str, Any]
+
+
+# -- the worker's end -----------------------------------------------------------------------
+
+
+def dumps(message: object) -> bytes:
+    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def encode(result: Result) -> bytes:
+    """The outcome as bytes; an ERROR naming the type when it does not pickle. An exception
+    is also unpickled once here: one that cannot be rebuilt (an `__init__` with required
+    arguments it does not pass on) is then reported here, with fn's traceback, rather than
+    failing in the caller with neither."""
+    try:
+        payload = dumps(result)
+        if result.status is Status.RAISED:
+            pickle.loads(payload)
+    except Exception as error:
+        return dumps(Result(Status.ERROR, _problem(result, error)))
+    return payload
+
+
+def write_frame(fd: int, payload: bytes) -> None:
+    """One whole frame; the caller of this keeps frames from interleaving."""
+    _write_all(fd, HEADER.pack(len(payload)))
+    _write_all(fd, payload)
+
+
+def _problem(result: Result, error: Exception) -> Problem:
+    if result.status is Status.RAISED:
+        exception, text = result.payload
+        return Problem("exception", type_name(exception), describe(error), text)
+    return Problem("result", type_name(result.payload), describe(error), "")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+# -- the caller's end -----------------------------------------------------------------------
+
+
+def take_messages(inbox: bytearray) -> Iterator[Result | StatusUpdate]:
+    """The complete messages in `inbox`, in order, each removed as it is yielded. Anything
+    else that unpickles is skipped; what does not unpickle is a ResultNotUnpicklable."""
+    while len(inbox) >= HEADER.size:
+        (length,) = HEADER.unpack_from(inbox)
+        end = HEADER.size + length
+        if len(inbox) < end:
+            return
+        with memoryview(inbox) as view, view[HEADER.size:end] as payload:
+            message = _loads(payload)
+        del inbox[:end]
+        if isinstance(message, (Result, StatusUpdate)):
+            yield message
+
+
+def _loads(payload: memoryview) -> object:
+    try:
+        return pickle.loads(payload)
+    except Exception as error:
+        raise ResultNotUnpicklable.of("a message from the worker", describe(error)) from error
+
+
+# -- naming what went wrong -----------------------------------------------------------------
+
+
+def type_name(value: object) -> str:
+    cls = type(value)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def describe(error: BaseException) -> str:
+    try:
+        return f"{type(error).__name__}: {error}"
+    except Exception:  # a __str__ that fails: the type is still worth saying
+        return type(error).__name__

@@ -1,0 +1,245 @@
+"""The caller's handle on one run_isolated worker, from fork to reap.
+
+```
+ caller                                            worker
+ os.pipe(); block handled signals; fork ────────▶ (see `worker`)
+ pidfd_open(worker); unblock them
+ close the pipe's write end
+ poll(pipe, pidfd) ◀──── frames ──── pipe ───────
+ pidfd readable: waitpid() reaps it
+ stop: SIGTERM, grace period, SIGKILL, reap
+```
+
+Only the caller ever waits for or signals the worker's pid, and only until it has reaped
+it (after that the pid may be someone else's). A caller that dies, even by SIGKILL, takes
+its worker along: PR_SET_PDEATHSIG fires when the thread that forked exits, and that
+thread waits inside run_isolated until the worker is reaped.
+
+Decisions, and why:
+
+- **Plain `os.fork()`** (through `forking.fork`, pwsup's one fork recipe), an explicit
+  start method whatever multiprocessing's default is. `multiprocessing.get_context("fork")
+  .Process` would add nothing we need (a sentinel pipe and `os._exit` in a `finally` are a
+  few lines) and bring what we do not want: it refuses to start from a daemonic process (a
+  pool worker), runs multiprocessing's exit machinery in the worker, reaps on its own
+  schedule, and costs an import of multiprocessing.
+- **No semaphores, locks or multiprocessing queues**: they need /dev/shm, which AWS Lambda
+  lacks. One `os.pipe()` carries everything; nothing here imports multiprocessing.
+- **Waiting is on events**: poll() on the pipe and the worker's pidfd (readable once it
+  has exited, whoever holds copies of the pipe). Where pidfd_open is unavailable (kernels
+  before 5.3, some seccomp profiles) pipe EOF is the sentinel, backed by a waitpid(WNOHANG)
+  check every `NO_PIDFD_TICK` seconds, since a process fn forked may hold the pipe open.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import select
+import signal
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from pwsup.embedded import frames
+from pwsup.embedded.worker import SIGNALS, flush_stdio, worker_main
+from pwsup.errors import STATUS_LOST
+from pwsup.supervisor import forking
+from pwsup.supervisor.procs import pidfd_open
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from pwsup.embedded.worker import Call
+
+_READ_CHUNK = 1 << 16
+"""The default capacity of a pipe: larger reads only cost bigger allocations."""
+NO_PIDFD_TICK = 0.05
+"""Without a pidfd, how often a waiting caller also asks waitpid whether the worker exited
+(its pipe's EOF may be held back by a process fn forked)."""
+
+
+# -- starting one -----------------------------------------------------------------------------
+
+
+@contextmanager
+def spawned(call: Call, grace: float) -> Iterator[WorkerHandle]:
+    """A running worker; on the way out, however that happens, it is stopped (if still
+    running), reaped, and its file descriptors closed.
+
+    Signals stay blocked from before the fork until the worker has its handle, so an
+    interrupt cannot separate a running worker from the only record of its pid: a
+    KeyboardInterrupt comes out of the `with` below, when `worker` is already set."""
+    worker: WorkerHandle | None = None
+    try:
+        with _signals_blocked() as mask:
+            worker = _fork(call, mask)
+        yield worker
+    finally:
+        if worker is not None:
+            try:
+                worker.stop(grace)
+            finally:
+                worker.close()
+
+
+@contextmanager
+def _signals_blocked() -> Iterator[set[int]]:
+    """Block, in this thread, the signals that have Python handlers (the only ones whose
+    delivery in the worker, before it resets them, would run the caller's code); yield the
+    mask to restore, which the worker restores too once it is ready for signals."""
+    handled = [signum for signum in SIGNALS if callable(signal.getsignal(signum))]
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+    try:
+        yield mask
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _fork(call: Call, mask: Iterable[int]) -> WorkerHandle:
+    """Start a worker; the caller keeps only the pipe's read end and a pidfd. Call with
+    signals blocked: the worker must not run the caller's Python signal handlers (a
+    KeyboardInterrupt there would unwind into the caller's code) before it resets them."""
+    read_fd, write_fd = os.pipe()  # both close-on-exec: programs fn runs do not get them
+    try:
+        pid = _fork_worker(call, read_fd, write_fd, mask)
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)  # from now on, EOF on read_fd means every writer is gone
+    return WorkerHandle(pid, read_fd, pidfd_open(pid))
+
+
+def _fork_worker(call: Call, read_fd: int, write_fd: int, mask: Iterable[int]) -> int:
+    """Fork the worker (`forking.fork`: it leaves through os._exit whatever happens, and
+    gets SIGKILL if the caller dies). Its return value is the worker's exit code."""
+    _preload()
+    flush_stdio()  # or the worker inherits unflushed output and writes it a second time
+    return forking.fork(lambda _mask: worker_main(call, write_fd, mask),
+                        what="the run_isolated worker", death_signal=signal.SIGKILL,
+                        close_fds=(read_fd,))
+
+
+def _preload() -> None:
+    """Import ctypes in the caller, once: PR_SET_PDEATHSIG goes through it, and importing
+    it afresh in every worker would add milliseconds to each call."""
+    importlib.import_module("ctypes")
+
+
+# -- watching and stopping one ----------------------------------------------------------------
+
+
+class WorkerHandle:
+    """The caller's handle on one worker: its pid (ours to signal only until reaped), the
+    pipe's read end, and its pidfd when the kernel has them."""
+
+    def __init__(self, pid: int, read_fd: int, pidfd: int | None) -> None:
+        self.pid = pid
+        self.read_fd = read_fd
+        self.pidfd = pidfd
+        self.wait_status: int | None = None  # set once reaped
+        self.eof = False
+        self._inbox = bytearray()
+        self._poller = select.poll()
+        os.set_blocking(read_fd, False)
+        self._poller.register(read_fd, select.POLLIN)
+        if pidfd is not None:
+            self._poller.register(pidfd, select.POLLIN)
+
+    def wait_for_event(self, timeout: float | None) -> None:
+        """Sleep until the pipe has data, the worker exits, or `timeout` seconds pass."""
+        if self.pidfd is None:
+            timeout = NO_PIDFD_TICK if timeout is None else min(timeout, NO_PIDFD_TICK)
+        milliseconds = None if timeout is None else math.ceil(timeout * 1000)
+        ready = {fd for fd, _ in self._poller.poll(milliseconds)}
+        if self.read_fd in ready:
+            self.read_available()
+        if self.pidfd is None or self.pidfd in ready:
+            self.poll_exit()
+
+    def read_available(self) -> None:
+        """Move whatever the pipe holds into the inbox, without blocking; note EOF."""
+        while not self.eof:
+            try:
+                chunk = os.read(self.read_fd, _READ_CHUNK)
+            except BlockingIOError:
+                return
+            if not chunk:
+                self.eof = True
+                self._poller.unregister(self.read_fd)  # it would stay readable forever
+                return
+            self._inbox += chunk
+
+    def messages(self) -> Iterator[frames.Result | frames.StatusUpdate]:
+        """The complete messages in the inbox, in order, each removed as it is yielded."""
+        return frames.take_messages(self._inbox)
+
+    def poll_exit(self) -> bool:
+        """Reap the worker if it has exited (then drain the pipe); True once reaped."""
+        if self.wait_status is None:
+            self.wait_status = _waitpid(self.pid, os.WNOHANG)
+            if self.wait_status is None:
+                return False
+            self.read_available()  # what it sent just before exiting
+        return True
+
+    def wait_exit(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the worker to exit; True once reaped."""
+        deadline = time.monotonic() + timeout
+        while not self.poll_exit():
+            left = remaining(deadline)
+            if left == 0:
+                return False
+            self.wait_for_event(left)
+        return True
+
+    def stop(self, grace: float) -> bool:
+        """SIGTERM, up to `grace` seconds to exit, then SIGKILL; reaped on return, however
+        it returns. An interrupt (a second Ctrl-C) in the grace period skips to SIGKILL.
+        True if SIGKILL was needed."""
+        if self.poll_exit():
+            return False
+        os.kill(self.pid, signal.SIGTERM)  # not reaped yet, so the pid is still ours
+        try:
+            exited = self.wait_exit(grace)
+        finally:
+            if self.wait_status is None:
+                self._kill_and_reap()
+        return not exited
+
+    def _kill_and_reap(self) -> None:
+        """SIGKILL and a blocking waitpid, which SIGKILL bounds. An interrupt while waiting
+        is held back until the worker is reaped: a zombie would outlive the call."""
+        os.kill(self.pid, signal.SIGKILL)
+        interrupted: KeyboardInterrupt | None = None
+        while self.wait_status is None:
+            try:
+                self.wait_status = _waitpid(self.pid, 0)
+            except KeyboardInterrupt as e:
+                interrupted = e
+        if interrupted is not None:
+            raise interrupted
+
+    def close(self) -> None:
+        os.close(self.read_fd)
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left until `deadline` on the monotonic clock (0 once passed); None: no
+    deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _waitpid(pid: int, options: int) -> int | None:
+    """The wait status once `pid` has exited, else None; STATUS_LOST when something else
+    reaped it first (SIGCHLD set to SIG_IGN, or a waitpid(-1) loop in this process).
+    ECHILD means exited either way, so the pid is no longer ours to signal."""
+    try:
+        reaped, status = os.waitpid(pid, options)
+    except ChildProcessError:
+        return STATUS_LOST
+    return status if reaped else None
