@@ -10,7 +10,7 @@ import os
 import sys
 
 from pwsup import exitcodes
-from pwsup.config.loader import load
+from pwsup.config.loader import load, needs_resolution
 from pwsup.util.log import DEBUG, LEVELS, Log
 
 TYPE_CHECKING = False
@@ -52,11 +52,9 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     if loaded.params is None:
         log.error("nothing was started (exit code 78)")
         return exitcodes.CONFIG
-    from pwsup.supervisor import resolver
-
     outputs: list[str] = []
     refresh = None
-    if resolver.needed(loaded.params, environ):
+    if needs_resolution(loaded.params, environ):
         import time
 
         from pwsup.supervisor.parent import Refresh

@@ -35,6 +35,8 @@ def sample(name: str, spec: k.Spec, tmp: Path) -> tuple[str, object]:
         return '{"k": [1, 2]}', {"k": [1, 2]}
     if isinstance(kind, k.Locations):
         return "PLAIN:a,PLAIN:b", ("PLAIN:a", "PLAIN:b")
+    if isinstance(kind, k.Token):
+        return " sample-token\n", "sample-token"
     if isinstance(kind, k.Url):
         return "http://127.0.0.1:9/", ("http://127.0.0.1:9" if kind.strip_slash
                                        else "http://127.0.0.1:9/")

@@ -176,13 +176,14 @@ def _check_command(p: Params, errors: list[str]) -> list[str]:
         return []
 
 
-def _check_api(p: Params, errors: list[str], warnings: list[str]) -> None:
+def _check_api(p: Params, environ: Mapping[str, str], errors: list[str],
+               warnings: list[str]) -> None:
     if p.offline_mode:
         if p.prevent_offline_execution:
             errors.append("--offline-mode and --prevent-offline-execution contradict each other")
         return
     if not p.api_key:
-        if p.prevent_offline_execution:
+        if p.prevent_offline_execution and not needs_resolution(p, environ):
             errors.append("--prevent-offline-execution needs an API key (--api-key or "
                           "PROC_WRAPPER_API_KEY)")
         return
@@ -212,14 +213,28 @@ def _check_process(p: Params, errors: list[str], warnings: list[str]) -> None:
         errors.append(f"--work-dir: {p.work_dir!r} is not a directory")
 
 
-def validate_embedded(params: Params) -> list[str]:
+def needs_resolution(params: Params, environ: Mapping[str, str]) -> bool:
+    """Whether this run has anything to fetch, resolve or write out."""
+    if params.env_locations or params.config_locations:
+        return True
+    if (params.env_output_filename or params.env_output_format or params.config_output_filename
+            or params.config_output_format):
+        return True  # the resolved environment is written even when nothing needs resolving
+    if not params.resolve_secrets:
+        return False
+    prefix, suffix = params.resolved_env_var_name_prefix, params.resolved_env_var_name_suffix
+    return any(name.startswith(prefix) and name.endswith(suffix) and len(name) > len(suffix)
+               for name in environ)
+
+
+def validate_embedded(params: Params, environ: Mapping[str, str]) -> list[str]:
     """Errors of settings for a function call (embedded mode): no command, no work dir."""
     errors: list[str] = []
     if params.command or params.command_line:
         errors.append("a command makes no sense in embedded mode")
     if params.sidecar_container_mode:
         errors.append("ECS sidecar mode makes no sense in embedded mode")
-    _check_api(params, errors, [])
+    _check_api(params, environ, errors, [])
     return errors
 
 
@@ -232,7 +247,7 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Loaded:
     params = Params(**values)
     warnings: list[str] = []
     argv_to_run = _check_command(params, errors)
-    _check_api(params, errors, warnings)
+    _check_api(params, environ, errors, warnings)
     _check_process(params, errors, warnings)
     if errors:
         return Loaded(None, errors=errors, warnings=warnings, explicit=frozenset(explicit))

@@ -31,7 +31,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from pwsup.config.loader import derive, env_values, validate_embedded
+from pwsup.config.loader import derive, env_values, needs_resolution, validate_embedded
 from pwsup.config.params import Params, option_specs
 from pwsup.errors import PwsupError
 from pwsup.status import DEFAULT_PORT as DEFAULT_STATUS_UPDATE_PORT
@@ -155,7 +155,7 @@ def build_params(wrapper_params: ProcWrapperParams, environ: Mapping[str, str],
     explicit = set(values)
     derive(values, explicit)
     params = Params(**values)
-    errors += validate_embedded(params)
+    errors += validate_embedded(params, environ)
     if errors:
         raise ConfigurationError(errors)
     return params
@@ -234,7 +234,7 @@ class ProcWrapper:
         first = build_params(self.wrapper_params, environ, config)
         from pwsup.supervisor import resolver
 
-        if resolver.needed(first, environ) or first.config_locations:
+        if needs_resolution(first, environ) or first.config_locations:
             resolved = resolver.resolve_in_child(first, environ)
             if resolved.failures and first.fail_fast_config_resolution:
                 raise ConfigurationError([f"could not resolve {f}" for f in resolved.failures])

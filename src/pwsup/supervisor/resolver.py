@@ -42,20 +42,6 @@ class Resolved:
         """Output files the resolver wrote (mode 0600), to remove at exit."""
 
 
-def needed(params: Params, environ: Mapping[str, str]) -> bool:
-    """Whether this run has anything to fetch, resolve or write out."""
-    if params.env_locations or params.config_locations:
-        return True
-    if (params.env_output_filename or params.env_output_format or params.config_output_filename
-            or params.config_output_format):
-        return True  # the resolved environment is written even when nothing needs resolving
-    if not params.resolve_secrets:
-        return False
-    prefix, suffix = params.resolved_env_var_name_prefix, params.resolved_env_var_name_suffix
-    return any(name.startswith(prefix) and name.endswith(suffix) and len(name) > len(suffix)
-               for name in environ)
-
-
 class ResolverProcess:
     """A running resolver: its pid and the pipe its answer arrives on."""
 
