@@ -2,10 +2,12 @@
 
 The CloudReactor server is told what a Task Execution ran on (and, for auto-created
 Tasks, what the Task runs on) so it can show it and, for AWS execution methods, start the
-Task again the same way. This package finds that out, in the field layout of the API
-(upstream spec §3.3, §6), and re-implements proc_wrapper 6.0.2's detection with its
-defects fixed (§11.42-44): the region is actually found, ECS sidecar exit codes are seen
-without a refresh interval, requests have short timeouts, and STS is asked only once.
+Task again the same way. This package finds that out, in the field layout the API takes
+in the start request and the updates, and re-implements proc_wrapper 6.0.2's detection
+with its defects fixed: the region is actually found (proc_wrapper looked it up where no
+fetcher put it), ECS sidecar exit codes are seen without a refresh interval (proc_wrapper
+waited forever without one), requests have short timeouts (it allowed 60 s each), and STS
+is asked only once (it asked at every fetch).
 
 Public API:
 

@@ -1,4 +1,4 @@
-"""AWS Lambda (embedded mode): the function's environment plus the handler's context (§6.4).
+"""AWS Lambda (embedded mode): the function's environment plus the handler's context.
 
 Detection needs both `LAMBDA_TASK_ROOT` and the `context` object the Lambda runtime passes
 to the handler (given as `lambda_context`): the environment tells nothing about the

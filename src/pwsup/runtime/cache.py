@@ -5,9 +5,10 @@
   Without an interval the metadata is fetched once (proc_wrapper: every fetcher's default).
 - `refresh(force=True)` fetches now, whatever the interval. In ECS sidecar mode the caller
   polls it at its process check interval to see the main container's exit code: proc_wrapper
-  only refreshed when an interval was configured, so by default it waited forever (§11.42).
-- The fetcher that worked is remembered and used alone afterwards (§6.1), so refreshes do
-  not re-run detection, and the CodeBuild role is asked from STS only once (§11.43).
+  only refreshed when an interval was configured, so by default it waited forever.
+- The fetcher that worked is remembered and used alone afterwards (as proc_wrapper did), so
+  refreshes do not re-run detection, and the CodeBuild role is asked from STS only once
+  (proc_wrapper asked at every fetch).
 - A refresh that fails keeps the last good metadata: a transient ECS agent hiccup must not
   turn a known ECS run into an "Unknown" one in the final report. Only while nothing was
   ever detected successfully does a refresh re-run detection.
@@ -64,7 +65,8 @@ class MetadataCache:
         """Bumped whenever `current` is replaced by a new fetch's result.
 
         A caller that remembers the generation it last reported knows whether there is
-        anything new to send (§3.4 sends metadata only when it was re-fetched).
+        anything new to send (proc_wrapper's updates carried the metadata only when it had
+        been fetched again since the last one).
         """
         return self._generation
 

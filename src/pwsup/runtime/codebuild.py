@@ -1,4 +1,4 @@
-"""AWS CodeBuild: the build's environment variables, plus its role from STS (§6.5).
+"""AWS CodeBuild: the build's environment variables, plus its role from STS.
 
 Detection: `CODEBUILD_BUILD_ARN`. Mapping:
 
@@ -18,7 +18,7 @@ Detection: `CODEBUILD_BUILD_ARN`. Mapping:
   execution only)}}`.
 
 `assumed_role_arn` needs a network call, so it is learnt once per `MetadataCache` and kept
-in its memo (proc_wrapper called STS at every fetch, §11.43). Failing to learn it only
+in its memo (proc_wrapper called STS at every fetch). Failing to learn it only
 leaves it out, with a warning: the rest of the metadata is still good.
 """
 

@@ -24,7 +24,8 @@ class FetchContext:
     """The inputs of one fetch.
 
     `memo` survives between fetches of one `MetadataCache`: fetchers keep there what never
-    changes during a run but is costly to learn (the CodeBuild role from STS, §11.43).
+    changes during a run but is costly to learn (the CodeBuild role from STS, which
+    proc_wrapper asked for at every fetch).
     """
 
     params: Params

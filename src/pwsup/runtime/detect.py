@@ -1,11 +1,12 @@
 """Choosing a fetcher, running it, and falling back to generic metadata on any failure.
 
-Order (§6.1, plus Kubernetes): an execution method given with `--execution-method-type`
-is used alone; otherwise the first fetcher whose cheap environment check passes, in the
-order CodeBuild (CODEBUILD_BUILD_ARN) → ECS (metadata URI) → Lambda (LAMBDA_TASK_ROOT) →
-Kubernetes (KUBERNETES_SERVICE_HOST) → generic. EC2 is never guessed, only forced: being
-on an instance says nothing about how the Task was started. Forcing "Unknown" means "not an
-AWS execution method": Kubernetes details are still added when in a pod.
+Order (proc_wrapper's, plus Kubernetes): an execution method given with
+`--execution-method-type` is used alone; otherwise the first fetcher whose cheap
+environment check passes, in the order CodeBuild (CODEBUILD_BUILD_ARN) → ECS (metadata URI)
+→ Lambda (LAMBDA_TASK_ROOT) → Kubernetes (KUBERNETES_SERVICE_HOST) → generic. EC2 is never
+guessed, only forced: being on an instance says nothing about how the Task was started.
+Forcing "Unknown" means "not an AWS execution method": Kubernetes details are still added
+when in a pod.
 
 Metadata never stops a run: whatever goes wrong (no endpoint, a timeout, a malformed
 document, a bug in a mapping) is logged once at WARNING on the `pwsup.runtime` logger and

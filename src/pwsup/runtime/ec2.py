@@ -1,4 +1,4 @@
-"""AWS EC2: the instance metadata service (IMDSv2), mapped to the CloudReactor fields (§6.6).
+"""AWS EC2: the instance metadata service (IMDSv2), mapped to the CloudReactor fields.
 
 Only used when `--execution-method-type "AWS EC2"` is given and AWS_EC2_METADATA_DISABLED is
 not "true": being on an EC2 instance says nothing about how the Task was started (ECS and

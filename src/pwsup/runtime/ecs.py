@@ -1,4 +1,4 @@
-"""AWS ECS: task metadata endpoint v4 (or v3), mapped to the CloudReactor fields (§6.3).
+"""AWS ECS: task metadata endpoint v4 (or v3), mapped to the CloudReactor fields.
 
 Requests: `GET <uri>/task`, plus `GET <uri>` (the current container) only when the task has
 several application containers and no monitor container name was given; both with
@@ -212,7 +212,8 @@ def exit_code(roles: ContainerRoles) -> int | None:
 
 
 def container_env(roles: ContainerRoles) -> dict[str, str]:
-    """The PROC_WRAPPER_* container variables the command receives (§1.6)."""
+    """The PROC_WRAPPER_* container variables the command receives (the names proc_wrapper
+    exports, so commands written for it find them)."""
     env = {"PROC_WRAPPER_SIDECAR_CONTAINER_MODE": "TRUE" if roles.sidecar else "FALSE"}
     if roles.monitor_name:
         env["PROC_WRAPPER_MONITOR_CONTAINER_NAME"] = roles.monitor_name

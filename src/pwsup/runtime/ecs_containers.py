@@ -2,7 +2,7 @@
 
 pwsup runs either inside the container it supervises (main = monitor = the current
 container), or as a sidecar next to the main container, reporting that container's exit
-instead of running a command. The rules (§6.3), from the names given with
+instead of running a command. The rules (proc_wrapper's), from the names given with
 `--main-container-name` / `--monitor-container-name` / `--sidecar-container-mode`:
 
 - the monitor is the named one, else the container pwsup runs in (the current container);

@@ -1,6 +1,6 @@
 """Generic metadata: what is true anywhere, used when nothing more specific is detected.
 
-Both types are "Unknown", as proc_wrapper sends them (§6.2): the server then knows the run
+Both types are "Unknown", as proc_wrapper sends them: the server then knows the run
 happened outside any execution method it can launch, and forces auto-created Tasks passive.
 This fetcher does no I/O beyond asking the kernel for the host name, so it cannot fail and
 is the fallback whenever another fetcher does.

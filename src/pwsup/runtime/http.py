@@ -2,7 +2,7 @@
 
 - Every request gets `(timeout, timeout)` as its connect and read timeout, shortened to what
   is left of the fetch's budget, so a fetcher that makes dozens of requests (EC2) cannot
-  add up to minutes. proc_wrapper used 60 s per ECS request, three times per run (§11.43).
+  add up to minutes. proc_wrapper used 60 s per ECS request, three times per run.
 - Proxy and netrc settings of the environment are ignored (`trust_env = False`): metadata
   endpoints are link-local or loopback addresses that no proxy can reach.
 - One `requests.Session` per fetch reuses the connection across requests and is closed at

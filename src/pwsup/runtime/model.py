@@ -1,6 +1,7 @@
 """`RuntimeMetadata`, the one result every fetcher produces, and the helpers that shape it.
 
-The CloudReactor server receives runtime metadata in two views (upstream spec §3.3/§3.4):
+The CloudReactor server receives runtime metadata in two views (the execution's fields in
+the start request and the updates, and the `task` object of the start request):
 
 - the Task Execution view (`execution`): what this particular run ran on, including
   identifiers of the run (task ARN, request id, IP addresses...);

@@ -1,6 +1,6 @@
 """Finding the AWS region from the identifiers the metadata endpoints return.
 
-proc_wrapper stored the region where nothing read it (§11.44), and derived it from an
+proc_wrapper stored the region under a key the secrets code never read, and derived it from an
 availability zone by dropping its last character, which is wrong for Local Zones and
 Wavelength zones (`us-west-2-lax-1a` is in `us-west-2`). Here the region is matched by its
 shape instead, and ARNs are used when no zone is known.

@@ -1,4 +1,4 @@
-"""The IAM role a process runs as, from STS GetCallerIdentity (for CodeBuild, §6.5).
+"""The IAM role a process runs as, from STS GetCallerIdentity (CodeBuild's `assumed_role_arn`).
 
 - boto3 is imported here, on first use: it is optional (`pwsup[aws]`) and slow to import.
 - The endpoint follows AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, of the environment the
