@@ -11,7 +11,8 @@ import sys
 
 from pwsup import exitcodes
 from pwsup.config.loader import load, needs_resolution
-from pwsup.util.log import DEBUG, LEVELS, Log
+from pwsup.config.log import make_log
+from pwsup.util.log import DEBUG, Log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,21 +24,10 @@ if TYPE_CHECKING:
     from pwsup.supervisor.resolver import Resolved
 
 
-def make_log(params: Params | None, environ: Mapping[str, str]) -> Log:
-    """The log for this process, configured as early as the settings allow."""
-    if params is None:
-        return Log("parent")
-    log = Log("parent", LEVELS[params.log_level], json_lines=params.log_format == "json",
-              timestamps=params.include_timestamps_in_log, redact=not params.log_secrets)
-    for secret in (params.api_key, params.rollbar_access_token):
-        log.add_secret(secret)
-    return log
-
-
 def _load(argv: Sequence[str], environ: Mapping[str, str],
           secrets: Sequence[str] = ()) -> tuple[Loaded, Log]:
     loaded = load(argv, environ)
-    log = make_log(loaded.params, environ)
+    log = make_log(loaded.params)
     for secret in secrets:
         log.add_secret(secret)
     for warning in loaded.warnings:

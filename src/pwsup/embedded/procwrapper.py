@@ -246,10 +246,10 @@ class ProcWrapper:
     def _start_monitor(self, params: Params, data: Any) -> EmbeddedMonitor | None:
         if not params.online:
             return None
-        from pwsup.cli import make_log
+        from pwsup.config.log import make_log
         from pwsup.embedded.monitor import EmbeddedMonitor
 
-        monitor = EmbeddedMonitor.for_params(params, make_log(params, self.environ),
+        monitor = EmbeddedMonitor.for_params(params, make_log(params),
                                              self.runtime_context)
         sent = json.loads(json.dumps(data, default=str)) if params.send_input_value else None
         if monitor.begin(sent) is None:
