@@ -18,11 +18,24 @@ JSON format (`--log-format json`): one object per line with the stable keys `tim
 
 Redaction: every registered secret (API key, Rollbar token, resolved secret values) is
 replaced by `***` in every line at every level, unless --log-secrets.
+
+Nothing from outside can forge or break a line. Messages quote what the outside controls —
+argv, the command's output, a server's answer — so every character that is not printable
+(newlines, other control characters, Unicode line separators, and the bytes of argv that
+were not UTF-8) is escaped as Python writes it (`\\n`, `\\x1b`, `\\u2028`); one record is
+always one line.
+
+Nor can the log hold up the supervisor. A line is written only if stderr can take it now:
+when the reader of a pipe stopped reading and the pipe is full, the line is dropped (and
+the count of dropped lines said with the next line that gets through) rather than blocking
+a process that must forward signals. A closed stderr, a full disk or a broken pipe just
+lose the lines.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import time
 
 TYPE_CHECKING = False
@@ -36,6 +49,10 @@ LEVELS = {name: number for number, name in LEVEL_NAMES.items()}
 REDACTED = "***"
 MIN_SECRET_LENGTH = 4
 """Shorter values are not redacted: replacing every "1" or "yes" would garble the log."""
+MAX_LINE_BYTES = 4096
+"""A longer line is cut: up to PIPE_BUF bytes, a write to a pipe that poll() says has room
+is written whole, at once, never interleaved with another writer's."""
+_CUT = " [...]\n"
 
 
 class Log:
@@ -50,6 +67,8 @@ class Log:
         self.redact = redact
         self.fd = fd
         self.execution_uuid: str | None = None
+        self.dropped = 0
+        """Lines dropped since the last one written (stderr was a full pipe)."""
         self._secrets: list[str] = []
 
     def add_secret(self, value: str | None) -> None:
@@ -69,11 +88,27 @@ class Log:
     def emit(self, level: int, message: str, when: float | None = None) -> None:
         if level < self.level:
             return
-        line = self.format(level, self.scrub(message), time.time() if when is None else when)
+        text = self.scrub(message)
+        if not text.isprintable():
+            text = escape(text)
+        line = self.format(level, text, time.time() if when is None else when)
+        self._write(line.encode("utf-8", "replace"))
+
+    def _write(self, data: bytes) -> None:
+        """Write one line if stderr can take it without blocking; else count it dropped."""
+        if len(data) > MAX_LINE_BYTES:
+            data = data[:MAX_LINE_BYTES - len(_CUT)] + _CUT.encode()
         try:
-            os.write(self.fd, line.encode("utf-8", "replace"))
-        except OSError:
-            pass  # stderr gone (closed pipe): logging must never take the supervisor down
+            if not select.select((), (self.fd,), (), 0)[1]:
+                self.dropped += 1
+                return
+            if self.dropped:
+                note = f"{self.dropped} log lines dropped: stderr was full"
+                self.dropped = 0
+                os.write(self.fd, self.format(WARNING, note, time.time()).encode())
+            os.write(self.fd, data)
+        except (OSError, ValueError):
+            pass  # stderr closed, a full disk, a broken pipe: never take the supervisor down
 
     def format(self, level: int, message: str, when: float) -> str:
         name = LEVEL_NAMES.get(level, str(level))
@@ -99,6 +134,19 @@ class Log:
 
     def error(self, message: str) -> None:
         self.emit(ERROR, message)
+
+
+def escape(text: str) -> str:
+    """`text` with every character that is not printable escaped; the bytes of argv that
+    were not UTF-8 (decoded by Python as lone surrogates) come out as `\\xNN`."""
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    return ascii(char)[1:-1]
 
 
 def _timestamp(when: float) -> str:
