@@ -74,7 +74,7 @@ def test_errors_share_the_package_root() -> None:
 
 def test_unknown_names_are_attribute_errors_and_submodules_still_import() -> None:
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
-        _ = pwsup.no_such_name  # type: ignore[attr-defined]
+        _ = pwsup.no_such_name
     assert not hasattr(pwsup, "Params")
     from pwsup import exitcodes
 
