@@ -149,7 +149,7 @@ def _check_body(body: Mapping[str, Any], problems: Problems, creating: bool) -> 
     _check_fields(body, BODY_FIELD_KINDS, problems, prefix="")
     if "status" not in body:
         problems.add("status", "This field is required (the wrapper always sends it).")
-    elif "status" in body and body["status"] not in STATUSES:
+    elif body["status"] not in STATUSES:
         problems.add("status", f"must be one of the server's status names, got "
                                f"{json.dumps(body['status'])}")
     if body.get("stop_reason") is not None and body["stop_reason"] not in STOP_REASONS:

@@ -38,8 +38,8 @@ STOP_REASONS: Final = (
     "WORKFLOW_EXECUTION_STOPPED", "WORKFLOW_EXECUTION_RETRIED",
     "WORKFLOW_EXECUTION_TIMED_OUT")
 FINAL_CHECKED: Final = frozenset({"SUCCEEDED", "FAILED", "TERMINATED_AFTER_TIME_OUT", "ABORTED"})
-"""Final statuses whose transition the server checks: it refuses them once the execution
-has ended otherwise, so a late report cannot overwrite a manual decision."""
+"""Final statuses whose transition the server checks: it refuses one once the execution
+has ended with another status, so a late or repeated report cannot rewrite how it ended."""
 
 EXECUTION_FIELDS: Final = (
     "url", "uuid", "dashboard_url", "task", "auto_created_task_properties",
