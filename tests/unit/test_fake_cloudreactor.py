@@ -1,4 +1,4 @@
-"""Self-test of the fake CloudReactor API server (tests/helpers/fake_cloudreactor.py).
+"""Self-test of the fake CloudReactor API server (tests/helpers/fake_cloudreactor/).
 
 Other tests trust the fake to behave like the real server and to catch protocol mistakes,
 so its rules are pinned here over real HTTP with `requests`: creation and task resolution,
@@ -50,7 +50,8 @@ def api() -> Iterator[FakeCloudReactor]:
 
 
 def headers(key: str | None = "dev-key", scheme: str = "Bearer") -> dict[str, str]:
-    """The headers the wrapper sends (upstream spec §3.1)."""
+    """The headers the wrapper sends with every request: JSON both ways, a bearer key, a
+    User-Agent."""
     out = {"Content-Type": "application/json", "Accept": "application/json",
            "User-Agent": "pwsup-test/1"}
     if key is not None:
@@ -59,7 +60,7 @@ def headers(key: str | None = "dev-key", scheme: str = "Bearer") -> dict[str, st
 
 
 def start_body(name: str = "job", *, auto: bool = True, **task: Any) -> dict[str, Any]:
-    """A start body shaped like the one 6.0.2 POSTs (server-protocol.md §3.1), trimmed."""
+    """A start body shaped like the one proc_wrapper 6.0.2 POSTs to the real server, trimmed."""
     return {
         "status": "RUNNING", "started_at": STARTED_AT, "embedded_mode": False,
         "task_version_number": None, "process_command": "echo hello",
