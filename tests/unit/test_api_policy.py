@@ -1,4 +1,7 @@
-"""The API retry policy and request bodies: pure functions."""
+"""The API retry policy and request bodies: pure functions and values.
+
+Times are passed in as plain numbers: nothing here sleeps or reads a clock.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,22 @@ from email.utils import format_datetime
 import pytest
 
 from pwsup.api.body import start_body, task_object, whole
-from pwsup.api.policy import Kind, Outcome, Verdict, decide, retry_after_seconds
+from pwsup.api.policy import (
+    Decision,
+    Kind,
+    Outcome,
+    RetryPolicy,
+    Verdict,
+    decide,
+    retry_after_seconds,
+)
 from pwsup.config.loader import load
+
+NOW = 1_700_000_000.0
+"""A wall-clock time, for Retry-After dates."""
+POLICY = RetryPolicy(retry_delay=7, conflict_delay=3, start_timeout=100, conflict_timeout=500,
+                     update_timeout=60, final_timeout=40, shutdown_timeout=10,
+                     request_timeout=5, resume_delay=120)
 
 
 def params(*argv: str):  # type: ignore[no-untyped-def]
@@ -18,8 +35,19 @@ def params(*argv: str):  # type: ignore[no-untyped-def]
     return loaded.params
 
 
+def http_date(seconds_from_now: float) -> str:
+    when = datetime.fromtimestamp(NOW + seconds_from_now, tz=timezone.utc)
+    return format_datetime(when, usegmt=True)
+
+
+def early(kind: Kind, outcome: Outcome, **kwargs: bool) -> Decision:
+    """The policy's decision one second into a request: plenty of time left."""
+    return POLICY.next(kind, outcome, elapsed=1.0, now=NOW, **kwargs)
+
+
 @pytest.mark.parametrize(("kind", "status", "verdict"), [
     (Kind.START, 201, Verdict.DONE), (Kind.UPDATE, 204, Verdict.DONE),
+    (Kind.FINAL, 200, Verdict.DONE),
     (Kind.START, 409, Verdict.CONFLICT), (Kind.UPDATE, 409, Verdict.STOPPED),
     (Kind.FINAL, 409, Verdict.GIVE_UP), (Kind.START, 429, Verdict.RETRY),
     (Kind.START, 503, Verdict.RETRY), (Kind.FINAL, 500, Verdict.RETRY),
@@ -29,28 +57,149 @@ def params(*argv: str):  # type: ignore[no-untyped-def]
 ])
 def test_verdicts(kind: Kind, status: int, verdict: Verdict) -> None:
     """Each status class gets the documented treatment."""
-    assert decide(kind, Outcome(status), retry_delay=7, conflict_delay=3).verdict is verdict
+    assert decide(kind, Outcome(status), retry_delay=7, conflict_delay=3,
+                  now=NOW).verdict is verdict
+    assert early(kind, Outcome(status)).verdict is verdict
 
 
-def test_delays() -> None:
-    """Network errors wait the retry delay, conflicts the conflict delay, 429 Retry-After."""
-    assert decide(Kind.UPDATE, Outcome(None, error="reset"), retry_delay=7,
-                  conflict_delay=3).delay == 7
-    assert decide(Kind.START, Outcome(409), retry_delay=7, conflict_delay=3).delay == 3
-    assert decide(Kind.START, Outcome(429, retry_after="2"), retry_delay=7,
-                  conflict_delay=3).delay == 2
-    assert decide(Kind.START, Outcome(503), retry_delay=7, conflict_delay=3).delay == 7
+def test_success_is_done_whatever_the_time() -> None:
+    """A 2xx answer ends the request, even one that came after its budget."""
+    for kind in Kind:
+        late = POLICY.next(kind, Outcome(200), elapsed=10_000, now=NOW)
+        assert late == Decision(Verdict.DONE)
+
+
+def test_conflict_on_each_kind() -> None:
+    """409: a start waits the conflict delay; an update means the server stopped the run;
+    a final update means the server keeps its own final status."""
+    start = early(Kind.START, Outcome(409))
+    assert (start.verdict, start.delay, start.conflict) == (Verdict.CONFLICT, 3, True)
+    update = early(Kind.UPDATE, Outcome(409))
+    assert (update.verdict, update.conflict) == (Verdict.STOPPED, False)
+    final = early(Kind.FINAL, Outcome(409))
+    assert (final.verdict, final.exhausted) == (Verdict.GIVE_UP, False)
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_retry_after_is_honoured(status: int) -> None:
+    """429/502/503/504 wait Retry-After, in seconds or as an HTTP date, else the retry
+    delay."""
+    assert early(Kind.UPDATE, Outcome(status)).delay == 7
+    assert early(Kind.UPDATE, Outcome(status, retry_after="2")).delay == 2
+    dated = early(Kind.UPDATE, Outcome(status, retry_after=http_date(30)))
+    assert dated.verdict is Verdict.RETRY
+    assert dated.delay == pytest.approx(30, abs=1)
+    assert early(Kind.UPDATE, Outcome(status, retry_after="junk")).delay == 7
+
+
+def test_other_server_errors_and_network_errors_wait_the_retry_delay() -> None:
+    """Other 5xx ignore Retry-After; a network error is retried like one."""
+    other = early(Kind.FINAL, Outcome(500, retry_after="2"))
+    assert (other.verdict, other.delay, other.reason) == (Verdict.RETRY, 7, "HTTP 500")
+    reset = early(Kind.UPDATE, Outcome(None, error="ConnectionError: reset"))
+    assert (reset.verdict, reset.delay) == (Verdict.RETRY, 7)
+    assert reset.reason == "ConnectionError: reset"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_other_client_errors_give_up_at_once(status: int) -> None:
+    """A retry cannot fix a 4xx: given up at once, not as an exhausted budget."""
+    for kind in Kind:
+        decision = early(kind, Outcome(status))
+        assert decision == Decision(Verdict.GIVE_UP, reason=f"HTTP {status}")
+
+
+def test_a_wait_is_cut_to_end_at_the_deadline() -> None:
+    """With 4 s left, a 7 s retry delay becomes 4 s, and that attempt is the last one."""
+    cut = POLICY.next(Kind.UPDATE, Outcome(503), elapsed=56, now=NOW)
+    assert (cut.verdict, cut.delay, cut.last_try) == (Verdict.RETRY, 4, True)
+    whole_wait = POLICY.next(Kind.UPDATE, Outcome(503), elapsed=50, now=NOW)
+    assert (whole_wait.delay, whole_wait.last_try) == (7, False)
+    dated = POLICY.next(Kind.UPDATE, Outcome(429, retry_after=http_date(300)), elapsed=50,
+                        now=NOW)
+    assert (dated.delay, dated.last_try) == (10, True)
+
+
+def test_out_of_time_gives_up_as_exhausted() -> None:
+    """No retry starts after the budget is spent."""
+    late = POLICY.next(Kind.UPDATE, Outcome(None, error="timeout"), elapsed=60, now=NOW)
+    assert late == Decision(Verdict.GIVE_UP, reason="timeout; out of time to retry",
+                            exhausted=True)
+
+
+def test_a_conflict_switches_the_start_to_the_conflict_timeout() -> None:
+    """The start request's error timeout (100 s) gives way to the conflict timeout (500 s)
+    from its first 409 on, also for later errors of other kinds."""
+    assert POLICY.next(Kind.START, Outcome(503), elapsed=150, now=NOW).exhausted
+    conflict = POLICY.next(Kind.START, Outcome(409), elapsed=150, now=NOW)
+    assert (conflict.verdict, conflict.delay) == (Verdict.CONFLICT, 3)
+    after = POLICY.next(Kind.START, Outcome(503), elapsed=150, now=NOW, conflicted=True)
+    assert (after.verdict, after.delay) == (Verdict.RETRY, 7)
+    over = POLICY.next(Kind.START, Outcome(409), elapsed=500, now=NOW, conflicted=True)
+    assert (over.verdict, over.conflict, over.exhausted) == (Verdict.GIVE_UP, True, True)
+    assert over.reason == "concurrency conflict; out of time to retry"
+
+
+def test_stop_retrying_gives_up_without_exhaustion() -> None:
+    """When the run no longer wants the request retried, the answer in hand is the last."""
+    decision = early(Kind.START, Outcome(409), stop_retrying=True)
+    assert decision == Decision(Verdict.GIVE_UP, reason="concurrency conflict", conflict=True)
+    assert early(Kind.START, Outcome(201), stop_retrying=True).verdict is Verdict.DONE
+
+
+def test_budgets() -> None:
+    """Each kind has its own budget; a final report at shutdown gets at most the cap."""
+    assert POLICY.budget(Kind.START) == 100
+    assert POLICY.budget(Kind.START, conflicted=True) == 500
+    assert POLICY.budget(Kind.UPDATE) == 60
+    assert POLICY.budget(Kind.FINAL) == 40
+    assert POLICY.budget(Kind.FINAL, shutdown=True) == 10
+    unlimited = RetryPolicy(retry_delay=7, shutdown_timeout=10)
+    assert unlimited.budget(Kind.FINAL) is None
+    assert unlimited.budget(Kind.FINAL, shutdown=True) == 10
+    assert unlimited.next(Kind.UPDATE, Outcome(503), elapsed=1e6, now=NOW).delay == 7
+
+
+def test_shutdown_cap_shortens_the_final_report() -> None:
+    """At shutdown, the final report's retries end at the cap, not the final timeout."""
+    cut = POLICY.next(Kind.FINAL, Outcome(503), elapsed=8, now=NOW, shutdown=True)
+    assert (cut.delay, cut.last_try) == (2, True)
+    assert POLICY.next(Kind.FINAL, Outcome(503), elapsed=8, now=NOW).delay == 7
+
+
+def test_answer_wait() -> None:
+    """An attempt is waited for until the deadline; the last one gets one request timeout
+    even at (or past) it; without a budget there is no limit here."""
+    assert POLICY.answer_wait(Kind.UPDATE, elapsed=20) == 40
+    assert POLICY.answer_wait(Kind.UPDATE, elapsed=60) == 0
+    assert POLICY.answer_wait(Kind.UPDATE, elapsed=59, last_try=True) == 5
+    assert POLICY.answer_wait(Kind.UPDATE, elapsed=50, last_try=True) == 10
+    assert POLICY.answer_wait(Kind.START, elapsed=200, conflicted=True) == 300
+    assert RetryPolicy().answer_wait(Kind.UPDATE, elapsed=5) is None
+
+
+def test_from_params() -> None:
+    """The policy carries the options' values."""
+    p = params("--api-retry-delay", "4", "--api-error-timeout", "30",
+               "--api-task-execution-creation-conflict-retry-delay", "6",
+               "--api-resume-delay", "-1")
+    policy = RetryPolicy.from_params(p)
+    assert policy.retry_delay == 4
+    assert policy.update_timeout == 30
+    assert policy.conflict_delay == 6
+    assert policy.resume_delay is None
+    assert policy.shutdown_timeout == p.shutdown_report_timeout
+    assert policy.request_timeout == p.api_request_timeout
 
 
 def test_retry_after_forms() -> None:
     """Retry-After is seconds or an HTTP date; junk is ignored; long waits are capped."""
-    now = 1_700_000_000.0
-    date = format_datetime(datetime.fromtimestamp(now + 30, tz=timezone.utc), usegmt=True)
-    assert retry_after_seconds(date, now=now) == pytest.approx(30, abs=1)
-    assert retry_after_seconds("1.5") == 1.5
-    assert retry_after_seconds("junk") is None
-    assert retry_after_seconds(None) is None
-    assert retry_after_seconds("99999") == 600
+    assert retry_after_seconds(http_date(30), now=NOW) == pytest.approx(30, abs=1)
+    assert retry_after_seconds(http_date(-30), now=NOW) == 0
+    assert retry_after_seconds("1.5", now=NOW) == 1.5
+    assert retry_after_seconds("junk", now=NOW) is None
+    assert retry_after_seconds(None, now=NOW) is None
+    assert retry_after_seconds("99999", now=NOW) == 600
 
 
 def test_whole_seconds() -> None:

@@ -208,7 +208,8 @@ def test_retries_transient_failures(rollbar: FakeRollbar, make_reporter: MakeRep
 
 
 def test_read_timeout_is_retried(rollbar: FakeRollbar, make_reporter: MakeReporter) -> None:
-    """Upstream let read timeouts escape its Rollbar code (spec §11, 14)."""
+    """A read timeout is retried like any network error (upstream let it escape as an
+    exception from its Rollbar code)."""
     reporter, log = make_reporter(rollbar_timeout=0.2)
     rollbar.script(Hang())
 

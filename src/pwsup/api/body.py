@@ -1,7 +1,8 @@
 """The JSON bodies pwsup sends to the CloudReactor API: pure functions of Params and state.
 
-Field names and encodings follow proc_wrapper 6.0.2 (upstream-spec §3.3/§3.4): durations in
-whole seconds, -1 where a limit is off, ISO-8601 UTC timestamps, status names as strings.
+Field names and encodings follow proc_wrapper 6.0.2, so a server built for it reads pwsup's
+requests unchanged: durations in whole seconds, -1 where a limit is off, ISO-8601 UTC
+timestamps, status names as strings.
 One deliberate difference: an auto-created Task never carries a heartbeat interval the
 server rejects (-1, or below 10 s) — it is left out, and the reason is logged.
 """
@@ -90,11 +91,32 @@ def start_body(p: Params, *, started_at: str, command: list[str] | None, attach:
     """The body of the start request (POST, or the attach PATCH), and notes to log.
 
     `metadata` is the runtime metadata's execution view, `task_metadata` its Task view."""
-    metadata = metadata or {}
-    body: dict[str, Any] = {
-        "status": "RUNNING",
-        "started_at": started_at,
-        "embedded_mode": embedded,
+    body: dict[str, Any] = {"status": "RUNNING", "started_at": started_at,
+                            "embedded_mode": embedded, **run_settings(p, log_level)}
+    common, _ = common_task_fields(p, auto_create=False)
+    body.update(common)
+    if p.send_input_value and input_value is not None:
+        body["input_value"] = input_value
+    if p.build_task_execution_uuid:
+        body["build"] = {"task_execution": {"uuid": p.build_task_execution_uuid}}
+    if p.deployment_task_execution_uuid:
+        body["deploy"] = {"task_execution": {"uuid": p.deployment_task_execution_uuid}}
+    if command:
+        body["process_command"] = " ".join(command)
+    if p.send_hostname and hostname:
+        body["hostname"] = hostname
+    if p.task_instance_metadata is not None:
+        body["other_instance_metadata"] = p.task_instance_metadata
+    body.update(execution_metadata(p, metadata or {}))
+    notes: list[str] = []
+    if not attach:
+        body["task"], notes = task_object(p, task_metadata or {})
+    return body, notes
+
+
+def run_settings(p: Params, log_level: str) -> dict[str, Any]:
+    """The run's settings as the execution records them, so the server shows how it ran."""
+    return {
         "task_version_number": p.task_version_number,
         "task_version_text": p.task_version_text,
         "task_version_signature": p.task_version_signature,
@@ -131,25 +153,6 @@ def start_body(p: Params, *, started_at: str, command: list[str] | None, attach:
         "ignore_stderr": p.ignore_stderr,
         "deployment": p.deployment,
     }
-    common, _ = common_task_fields(p, auto_create=False)
-    body.update(common)
-    if p.send_input_value and input_value is not None:
-        body["input_value"] = input_value
-    if p.build_task_execution_uuid:
-        body["build"] = {"task_execution": {"uuid": p.build_task_execution_uuid}}
-    if p.deployment_task_execution_uuid:
-        body["deploy"] = {"task_execution": {"uuid": p.deployment_task_execution_uuid}}
-    if command:
-        body["process_command"] = " ".join(command)
-    if p.send_hostname and hostname:
-        body["hostname"] = hostname
-    if p.task_instance_metadata is not None:
-        body["other_instance_metadata"] = p.task_instance_metadata
-    body.update(execution_metadata(p, metadata))
-    notes: list[str] = []
-    if not attach:
-        body["task"], notes = task_object(p, task_metadata or {})
-    return body, notes
 
 
 def execution_metadata(p: Params, metadata: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import requests
 
 from pwsup._version import __version__
 from pwsup.api.policy import Outcome
+from pwsup.util.text import first_line
 
 if TYPE_CHECKING:
     from pwsup.config.params import Params
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 USER_AGENT = f"pwsup/{__version__}"
 CONNECT_TIMEOUT_CAP = 10.0
 """Connecting never waits longer than this, whatever the read timeout."""
+ERROR_CHARS = 300
+"""A network error is told in its first line, at most this long (requests' messages name
+the pool, the URL and the cause, and can run on)."""
 
 
 class ApiClient:
@@ -52,7 +56,7 @@ class ApiClient:
                 method, self.base_url + path, data=json.dumps(body), headers=self._headers,
                 timeout=self._timeout)
         except requests.RequestException as e:
-            return Outcome(None, error=f"{type(e).__name__}: {_first_line(e)}")
+            return Outcome(None, error=f"{type(e).__name__}: {first_line(e, ERROR_CHARS)}")
         return Outcome(response.status_code, body=_parse(response.text),
                        retry_after=response.headers.get("Retry-After"))
 
@@ -64,7 +68,3 @@ def _parse(text: str) -> object:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0][:300] if str(error) else ""

@@ -17,6 +17,10 @@ from __future__ import annotations
 import os
 from collections import deque
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pwsup.config.params import Params
+
 
 def cut(line: str, limit: int) -> str:
     """A line no longer than `limit`, ending in '...' when cut."""
@@ -80,6 +84,15 @@ class LogCapture:
             Stream(stdout_fd, 1, None if ignore_stdout else out_tail, max_line),
             Stream(stderr_fd, 2, None if ignore_stderr else err_tail, max_line),
         ]
+
+    @classmethod
+    def open(cls, p: Params, fds: tuple[int, int] | None) -> LogCapture | None:
+        """The capture of the command's (stdout, stderr) pipes, when they were created."""
+        if fds is None:
+            return None
+        return cls(fds[0], fds[1], lines=p.log_capture_lines, max_line=p.max_log_line_length,
+                   merge=p.merge_stdout_and_stderr_logs, ignore_stdout=p.ignore_stdout,
+                   ignore_stderr=p.ignore_stderr)
 
     def fds(self) -> list[tuple[int, Stream]]:
         return [(s.read_fd, s) for s in self.streams]

@@ -15,22 +15,9 @@ When it reports
     As upstream, individual attempts answered 409 or 429/502/503/504 are not reported.
 
 What it sends
-    One Rollbar item per `report()`: `POST <rollbar_endpoint>` with the token in the
-    `X-Rollbar-Access-Token` header (never in the body). The item is upstream's
-    (cloudreactor-procwrapper 6.0.2): `environment` (the deployment, or "Unknown"), a
-    `message` body holding the text, the Task (uuid, name, version number/text/signature),
-    the Task Execution uuid, the task instance metadata, pwsup's version and the caller's
-    `data`; `level` "error", `timestamp`, `code_version` (the version signature), `context`
-    "pwsup" and `server.host`.
-
-What it never sends (unlike upstream, which posted whole request bodies)
-    - `input_value`, `output_value`, `debug_log_tail` and `error_log_tail` are removed at any
-      depth of `data`, including inside request/response bodies given as JSON text, unless
-      the reporter was built with `include_values=True`;
-    - every string (keys too) goes through `Log.scrub`, which replaces the API key, the
-      Rollbar token and resolved secret values with `***`. The API key and the token are
-      replaced even when redaction is off (`--log-secrets` is about the local log only);
-    - strings longer than `MAX_STRING_CHARS` are cut, and non-JSON values become text.
+    One item per `report()` (`rollbar_items.py` says what is in it and what never is):
+    `POST <rollbar_endpoint>` with the token in the `X-Rollbar-Access-Token` header (never
+    in the body).
 
 Delivery
     `report()` builds the item in the caller's thread (pure computation, no I/O), puts it on
@@ -38,9 +25,9 @@ Delivery
     started on the first report, sends items in order over one keep-alive session. Each
     item gets up to `1 + rollbar_retries` attempts, `rollbar_retry_delay` apart (no wait
     after the last), each limited by `rollbar_timeout` for connecting and for every read.
-    Network errors and timeouts of any kind (upstream let read timeouts escape, its defect
-    14) and 429/5xx answers are retried; other answers below 200 or from 300 up give up at
-    once; any 2xx is success.
+    Network errors and timeouts of any kind (upstream caught only some, and let a read
+    timeout escape as an exception) and 429/5xx answers are retried; other answers below
+    200 or from 300 up give up at once; any 2xx is success.
 
     An item that finally fails is logged at WARNING and the thread goes on with the next
     one: a Rollbar outage costs the items sent during it, not the rest of the run
@@ -60,16 +47,22 @@ Delivery
 from __future__ import annotations
 
 import collections
-import math
 import threading
 import time
 from collections.abc import Mapping
 
 from pwsup._version import __version__
+from pwsup.supervisor.reporting.rollbar_items import (
+    CONTEXT,
+    MAX_STRING_CHARS,
+    VALUE_KEYS,
+    Item,
+    ItemBuilder,
+)
+from pwsup.util.text import first_line
 
 TYPE_CHECKING = False  # as in log.py: importing typing costs start-up time
 if TYPE_CHECKING:
-    import re
     from collections.abc import Callable
     from typing import Any
 
@@ -80,28 +73,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CONTEXT", "MAX_QUEUED", "MAX_STRING_CHARS", "VALUE_KEYS", "RollbarReporter"]
 
-CONTEXT = "pwsup"
-VALUE_KEYS = frozenset({"input_value", "output_value", "debug_log_tail", "error_log_tail"})
-"""Keys removed from `data` at any depth unless values are explicitly allowed."""
 MAX_QUEUED = 100
 """Items waiting to be sent; more are dropped (Rollbar down and many failing API attempts)."""
-MAX_STRING_CHARS = 10_000
-"""Longer strings are cut: Rollbar rejects large items, and a report needs no more."""
-MAX_DEPTH = 32
-"""Deeper structures are replaced by a marker (a report needs no more, and no recursion)."""
-MESSAGE_EXCERPT_CHARS = 120
-TRUNCATED = "...[truncated]"
-REMOVED = "...[removed: the rest held input/output values or log tails]"
-REDACTED = "***"
 _AUTH_REJECTED = frozenset({401, 403})
-
-
-class _Item:
-    __slots__ = ("body", "summary")
-
-    def __init__(self, body: bytes, summary: str) -> None:
-        self.body = body
-        self.summary = summary
 
 
 class RollbarReporter:
@@ -124,26 +98,12 @@ class RollbarReporter:
         self._retry_delay = max(0.0, params.rollbar_retry_delay)
         self._timeout = params.rollbar_timeout
         self._log = log
-        self._execution_uuid_getter = execution_uuid_getter
-        self._include_values = include_values
-        self._clock = clock
-        self._hostname = hostname
-        self._always_hidden = sorted(
-            {s for s in (params.api_key, params.rollbar_access_token) if s}, key=len,
-            reverse=True)
-        self._environment = params.deployment or "Unknown"
-        self._code_version = params.task_version_signature
-        self._task = {
-            "uuid": params.task_uuid,
-            "name": params.task_name,
-            "version_number": params.task_version_number,
-            "version_text": params.task_version_text,
-            "version_signature": params.task_version_signature,
-        }
-        self._task_instance_metadata = params.task_instance_metadata
+        self._items = ItemBuilder(params, log, execution_uuid_getter=execution_uuid_getter,
+                                  include_values=include_values, clock=clock,
+                                  hostname=hostname)
 
         self._cond = threading.Condition(threading.Lock())
-        self._queue: collections.deque[_Item] = collections.deque()
+        self._queue: collections.deque[Item] = collections.deque()
         self._pending = 0  # queued + the one being sent
         self._dropping = False
         self._closed = threading.Event()
@@ -162,7 +122,7 @@ class RollbarReporter:
         if not self.enabled or self._closed.is_set():
             return
         try:
-            item = self._make_item(message, data)
+            item = self._items.build(message, data)
             with self._cond:
                 if self._closed.is_set() or self._rejected:
                     return
@@ -217,107 +177,6 @@ class RollbarReporter:
         thread.join(max(0.0, timeout))
         return not thread.is_alive()
 
-    # ---- building items (caller's thread) -------------------------------------------
-
-    def _make_item(self, message: str, data: Mapping[str, Any] | None) -> _Item:
-        import json
-
-        try:
-            execution_uuid = self._execution_uuid_getter()
-        except Exception:
-            execution_uuid = None
-        hostname = self._hostname
-        if hostname is None:
-            import socket
-
-            hostname = self._hostname = socket.gethostname() or None
-        clean_data = None if data is None else self._clean(data, 0)
-        body: dict[str, Any] = {
-            "message": {
-                "body": self._scrub(self._strip_json_text(str(message), 0)),
-                "task": self._clean(self._task, 0),
-                "task_execution": {"uuid": execution_uuid},
-                "task_instance_metadata": self._clean(self._task_instance_metadata, 0),
-                "wrapper_version": __version__,
-                "data": clean_data,
-            },
-        }
-        payload = {
-            "data": {
-                "environment": self._scrub(self._environment),
-                "body": body,
-                "level": "error",
-                "timestamp": self._clock(),
-                "code_version": self._clean(self._code_version, 0),
-                "context": CONTEXT,
-                "server": {"host": hostname},
-            },
-        }
-        encoded = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        summary = body["message"]["body"]
-        if len(summary) > MESSAGE_EXCERPT_CHARS:
-            summary = summary[:MESSAGE_EXCERPT_CHARS] + TRUNCATED
-        return _Item(encoded, summary)
-
-    def _scrub(self, text: str) -> str:
-        text = self._log.scrub(text)
-        for secret in self._always_hidden:
-            text = text.replace(secret, REDACTED)
-        if len(text) > MAX_STRING_CHARS:
-            text = text[:MAX_STRING_CHARS] + TRUNCATED
-        return text
-
-    def _clean(self, value: object, depth: int) -> Any:
-        """A JSON-ready copy of `value`: value keys removed, strings scrubbed and cut."""
-        if value is None or isinstance(value, bool | int):
-            return value
-        if isinstance(value, float):
-            return value if math.isfinite(value) else str(value)
-        if isinstance(value, str):
-            return self._scrub(self._strip_json_text(value, depth))
-        if depth >= MAX_DEPTH:
-            return "[too deep]"
-        if isinstance(value, Mapping):
-            return {self._scrub(str(k)): self._clean(v, depth + 1) for k, v in value.items()
-                    if self._include_values or k not in VALUE_KEYS}
-        if isinstance(value, list | tuple | set | frozenset):
-            return [self._clean(v, depth + 1) for v in value]
-        if isinstance(value, bytes | bytearray):
-            return self._clean(bytes(value).decode("utf-8", "replace"), depth)
-        return self._scrub(repr(value))
-
-    def _strip_json_text(self, text: str, depth: int) -> str:
-        """Remove value keys from text that holds some: a request or response body given as
-        JSON text, or a message quoting one."""
-        if self._include_values:
-            return text
-        found = _value_key_pattern().search(text)
-        if found is None:
-            return text
-        import json
-
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict | list):
-            # Not JSON (a message quoting a body, or a cut-off body): keep what comes before.
-            return text[:found.start()] + REMOVED
-        return json.dumps(self._clean_raw(parsed, depth), ensure_ascii=False, default=str)
-
-    def _clean_raw(self, value: object, depth: int) -> object:
-        """Remove value keys from parsed JSON (scrubbing happens on the re-encoded text)."""
-        if depth >= MAX_DEPTH:
-            return "[too deep]"
-        if isinstance(value, dict):
-            return {k: self._clean_raw(v, depth + 1) for k, v in value.items()
-                    if k not in VALUE_KEYS}
-        if isinstance(value, list):
-            return [self._clean_raw(v, depth + 1) for v in value]
-        if isinstance(value, str):
-            return self._strip_json_text(value, depth + 1)
-        return value
-
     # ---- sending (worker thread) ----------------------------------------------------
 
     def _start_worker_locked(self) -> None:
@@ -326,7 +185,7 @@ class RollbarReporter:
             thread.start()  # may raise (no threads left): then nothing was queued
             self._thread = thread
 
-    def _next_item(self) -> _Item | None:
+    def _next_item(self) -> Item | None:
         with self._cond:
             while not self._queue and not self._closed.is_set():
                 self._cond.wait()
@@ -358,7 +217,7 @@ class RollbarReporter:
             if session is not None:
                 session.close()
 
-    def _deliver(self, session: requests.Session, item: _Item) -> None:
+    def _deliver(self, session: requests.Session, item: Item) -> None:
         import requests
 
         headers = {
@@ -378,7 +237,7 @@ class RollbarReporter:
                 response = session.post(self._endpoint, data=item.body, headers=headers,
                                         timeout=self._timeout)
             except requests.RequestException as e:
-                reason = f"{type(e).__name__}: {_first_line(e)}"
+                reason = f"{type(e).__name__}: {first_line(e)}"
                 retry = not isinstance(e, ValueError)  # invalid URL and the like
             else:
                 status = response.status_code
@@ -387,7 +246,7 @@ class RollbarReporter:
                 if 200 <= status < 300:
                     self._log.debug(f"Rollbar: report {item.summary!r} sent")
                     return
-                reason = f"HTTP {status}: {_first_line(text)}"
+                reason = f"HTTP {status}: {first_line(text)}"
                 if status in _AUTH_REJECTED:
                     self._reject(reason)
                     return
@@ -406,23 +265,3 @@ class RollbarReporter:
             self._cond.notify_all()
         self._log.warning(f"Rollbar rejected the access token ({reason}); no more reports "
                           f"are sent in this run ({dropped + 1} report(s) not sent)")
-
-
-_VALUE_KEY_PATTERN: re.Pattern[str] | None = None
-
-
-def _value_key_pattern() -> re.Pattern[str]:
-    """A quoted value key, as in JSON text or a Python repr."""
-    global _VALUE_KEY_PATTERN
-    if _VALUE_KEY_PATTERN is None:
-        import re
-
-        names = "|".join(sorted(VALUE_KEYS))
-        _VALUE_KEY_PATTERN = re.compile(f"[\"'](?:{names})[\"']")
-    return _VALUE_KEY_PATTERN
-
-
-def _first_line(value: object) -> str:
-    text = str(value).strip()
-    line = text.split("\n", 1)[0]
-    return line if len(line) <= 200 else line[:200] + TRUNCATED

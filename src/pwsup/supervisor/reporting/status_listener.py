@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pwsup.config.params import Params
+    from pwsup.util.log import Log
+
 COUNT_KEYS = ("success_count", "error_count", "skipped_count", "expected_count")
 ALLOWED_KEYS = frozenset({*COUNT_KEYS, "last_status_message", "other_runtime_metadata",
                           "last_app_heartbeat_at"})
@@ -119,6 +122,21 @@ def open_listener(host: str, port: int, max_bytes: int) -> socket.socket:
         raise
     sock.setblocking(False)
     return sock
+
+
+def listen(p: Params, log: Log) -> socket.socket | None:
+    """The listener when status updates are enabled. A port that cannot be bound costs the
+    run its status updates, not the run itself: that is logged, and None returned."""
+    if not p.enable_status_update_listener:
+        return None
+    try:
+        return open_listener(p.status_update_host, p.status_update_socket_port,
+                             p.status_update_message_max_bytes)
+    except OSError as e:
+        log.warning(f"cannot listen for status updates on {p.status_update_host}:"
+                    f"{p.status_update_socket_port} ({e.strerror}); the run goes on "
+                    "without them")
+        return None
 
 
 MAX_DATAGRAM = 65536

@@ -1,0 +1,164 @@
+"""RUNNING updates of a started execution: heartbeats, attempts and status values.
+
+One update is in flight at a time, the others wait their turn in order. Status values from
+the command are held until `--status-update-interval` allows the next update (at once when
+it has passed; without an interval they go with the next heartbeat or update), and are
+dropped from the pending set only once the server has them. After an update could not be
+delivered, updates pause for `--api-resume-delay` (or stop for good), so a struggling
+server is not kept busy with them. A 409 answer means the server stopped the execution:
+the parent hears of it and updates stop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from pwsup.api.policy import Kind, Verdict
+from pwsup.ipc import messages as m
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pwsup.api.policy import Decision, Outcome
+    from pwsup.config.params import Params
+    from pwsup.supervisor.deadlines import Deadline, Deadlines
+    from pwsup.supervisor.reporting.api_calls import Call, CallRunner
+    from pwsup.util.log import Log
+
+EXECUTIONS = "/api/v1/task_executions/"
+
+
+def execution_path(uuid: str) -> str:
+    """Where updates of one execution go (the server need not echo the execution back)."""
+    return f"{EXECUTIONS}{quote(uuid)}/?content=false"
+
+
+class RunningUpdates:
+    """Sends RUNNING updates while the execution runs; `end()` once the final report goes."""
+
+    def __init__(self, params: Params, calls: CallRunner, deadlines: Deadlines, log: Log,
+                 reply: Callable[[m.Message], None]) -> None:
+        self.calls = calls
+        self.deadlines = deadlines
+        self.log = log
+        self.reply = reply
+        self.heartbeat_interval = params.api_heartbeat_interval
+        self.status_interval = params.status_update_interval
+        self.resume_delay = calls.policy.resume_delay
+        self.path: str | None = None
+        """Set once the execution exists; until then nothing is sent."""
+        self.ended = False
+        self.pending: dict[str, Any] = {}
+        """Status values not yet delivered (the final report carries what is left)."""
+        self.queue: deque[dict[str, Any]] = deque()
+        self.call: Call | None = None
+        self.heartbeat: Deadline | None = None
+        self.status_timer: Deadline | None = None
+        self.resume_at: float | None = None
+        self.last_status_sent: float | None = None
+
+    def begin(self, uuid: str) -> None:
+        """The execution exists: updates may go out, and heartbeats start."""
+        self.path = execution_path(uuid)
+        self._schedule_heartbeat()
+
+    def end(self) -> None:
+        """The final report takes over: no more heartbeats or updates."""
+        self.ended = True
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+        self.queue.clear()
+
+    def status(self, fields: dict[str, Any]) -> None:
+        """New status values: send them now if the interval allows, else with a heartbeat."""
+        if not fields:
+            return
+        self.pending.update(fields)
+        self._send_status_when_allowed()
+
+    def send(self, fields: dict[str, Any]) -> None:
+        """Queue a RUNNING update; one is in flight at a time, in order."""
+        if self.path is None or self.ended:
+            return
+        if self.resume_at is not None and time.monotonic() < self.resume_at:
+            self.log.debug("skipping an update: retries ran out recently (--api-resume-delay)")
+            return
+        self.queue.append(fields)
+        self._next()
+
+    # -- timing --------------------------------------------------------------------------------
+
+    def _send_status_when_allowed(self) -> None:
+        """Pending status goes out as soon as --status-update-interval allows (at once if
+        the interval has passed, else when it does); without an interval, with heartbeats."""
+        interval = self.status_interval
+        if interval is None or not self.pending or self.status_timer is not None:
+            return
+        last = self.last_status_sent
+        wait = 0.0 if last is None else max(0.0, last + interval - time.monotonic())
+        if wait == 0.0 and self.call is None and not self.queue:
+            self.send({})
+        else:
+            self.status_timer = self.deadlines.after(max(wait, 0.01), "status update",
+                                                     self._status_timer_fired)
+
+    def _status_timer_fired(self) -> None:
+        self.status_timer = None
+        self._send_status_when_allowed()
+
+    def _schedule_heartbeat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+        interval = self.heartbeat_interval
+        if interval is not None and not self.ended:
+            self.heartbeat = self.deadlines.after(interval, "heartbeat", self._beat)
+
+    def _beat(self) -> None:
+        self.heartbeat = None
+        if self.call is None and not self.queue:
+            self.send({})
+        self._schedule_heartbeat()
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def _next(self) -> None:
+        if self.call is not None or not self.queue or self.path is None:
+            return
+        fields = self.queue.popleft()
+        sent = dict(self.pending)
+        body = {"status": "RUNNING", **sent, **fields}
+        self.call = self.calls.start(Kind.UPDATE, "PATCH", self.path, body,
+                                     on_done=lambda outcome: self._delivered(sent, outcome),
+                                     on_fail=self._failed)
+
+    def _delivered(self, sent: dict[str, Any], outcome: Outcome) -> None:
+        if sent:
+            self.last_status_sent = time.monotonic()
+        for key, value in sent.items():
+            if self.pending.get(key) == value:
+                del self.pending[key]
+        self.resume_at = None
+        self._over()
+        self._schedule_heartbeat()
+        self._send_status_when_allowed()
+
+    def _failed(self, call: Call, decision: Decision) -> None:
+        if decision.verdict is Verdict.STOPPED:
+            self.queue.clear()
+            if self.heartbeat is not None:
+                self.heartbeat.cancel()
+            self.reply(m.StopRequested(decision.reason))
+        else:
+            delay = self.resume_delay
+            self.log.error(f"an update could not be delivered ({decision.reason}); "
+                           + ("updates stop" if delay is None else
+                              f"updates resume in {delay:g} s"))
+            self.resume_at = float("inf") if delay is None else time.monotonic() + delay
+        self._over()
+
+    def _over(self) -> None:
+        self.call = None
+        self._next()
