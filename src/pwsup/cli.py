@@ -114,12 +114,28 @@ def _remove(paths: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
+    _guard_standard_fds()
     code = run(sys.argv[1:] if argv is None else argv, os.environ)
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None: the descriptor was closed when Python started
+                stream.flush()
         except (OSError, ValueError):
             pass
     # Nothing is left to clean up (no threads, no atexit work), and interpreter teardown
     # would add milliseconds to every exit: leave at once.
     os._exit(code)
+
+
+def _guard_standard_fds() -> None:
+    """Give a closed stdin, stdout or stderr /dev/null. Otherwise the first pipe pwsup
+    makes would take its number, and log lines meant for stderr would be written into a
+    pipe between pwsup's own processes."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)

@@ -46,6 +46,8 @@ DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
 LEVEL_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR",
                CRITICAL: "CRITICAL"}
 LEVELS = {name: number for number, name in LEVEL_NAMES.items()}
+JSON_KEYS = ("timestamp", "level", "message", "process", "execution_uuid")
+"""The keys of every JSON log line, in order: a stable interface for log collectors."""
 REDACTED = "***"
 MIN_SECRET_LENGTH = 4
 """Shorter values are not redacted: replacing every "1" or "yes" would garble the log."""

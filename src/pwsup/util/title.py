@@ -53,7 +53,17 @@ def _load() -> Callable[[str], None]:
 
 
 def set_title(title: str) -> None:
+    """Set the title; quietly do nothing if it cannot be set (titles are cosmetic). A task
+    or program name from outside may hold bytes that are not UTF-8 or control characters:
+    they are escaped as in the log."""
     global _setter
     if _setter is None:
         _setter = _load()
-    _setter(title)
+    if not title.isprintable():
+        from pwsup.util.log import escape
+
+        title = escape(title)
+    try:
+        _setter(title)
+    except (ValueError, OSError):
+        pass
