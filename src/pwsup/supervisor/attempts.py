@@ -1,9 +1,10 @@
 """Attempts: starting the command, holding it to its time limit, the SIGTERM → grace →
 SIGKILL escalation, and what follows its end — a retry after the delay, or the end of the run.
 
-An attempt's end is counted here (failed, timed out, or neither when pwsup was told to
-stop), and the counts decide what comes next. Before a retry, secrets older than
---config-ttl are resolved again (`refresh.py`); the retry starts once they are in.
+An attempt's end is counted here (failed, or timed out; neither when pwsup was told to
+stop) and decides what comes next: a retry while attempts are left, otherwise the end of
+the run. Before a retry, secrets older than --config-ttl are resolved again (`refresh.py`);
+the retry starts once they are in.
 """
 
 from __future__ import annotations

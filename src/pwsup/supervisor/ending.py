@@ -1,10 +1,11 @@
 """How a run ends: its final status and exit code, the result file, the final report and how
 long it may take, letting the reporter go, and the one summary line.
 
-A run ends here whatever ended it: the last attempt, a stop signal, the server refusing to
-start it, or pwsup running out of its own resources. The final report is the only thing
-pwsup waits for at the end, and every wait for it is capped, so a hung server can delay the
-exit by a bounded, configured time and never hold it forever.
+The last attempt, a stop signal, the server refusing to start the run and pwsup running out
+of its own resources all end the run here. The final report is the only thing pwsup waits
+for at the end: at most --shutdown-report-timeout once pwsup was told to stop, otherwise
+--api-final-update-timeout (when set) and a short grace for the reporter's exit, so a hung
+server delays the exit by a configured time.
 """
 
 from __future__ import annotations

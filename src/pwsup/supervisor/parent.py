@@ -30,6 +30,10 @@ module, all sharing one record of the run (`state.RunState`):
 - `leftovers.Leftovers`: what the command left running when it exited;
 - `reporter_watch.ReporterWatch`: the reporter's messages, its restarts, its exit;
 - `ending.Ending`: the final status, the final report and its time limit, the summary line.
+
+Calls go one way — the loop → the reporter watch → attempts (→ the secrets refresh) → the
+ending → the shared record — and leftovers answer through the two callbacks they are given,
+so no part imports the loop or a part above it.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The reporter, as the parent's loop sees it: starting and restarting the process, and acting
 on what it says (Permit · Deny · StopRequested · MainContainerExited · FinishDelivered).
 
-Everything the server decides reaches the parent here, as a message. The reporter dying is
-never the run's end: it is restarted with a backoff, and once restarts are used up the run
-carries on without it. (`link.py` is the pipe and the process; this is what the loop does
-about them.)
+Everything the server decides reaches the parent here, as a message. The reporter dying
+does not end the run: it is restarted with a backoff, and once restarts are used up the run
+carries on without it (a run still waiting to start with --prevent-offline-execution does
+not start). `link.py` is the pipe and the process; this is what the loop does about them.
 """
 
 from __future__ import annotations

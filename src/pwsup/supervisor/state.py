@@ -1,9 +1,9 @@
 """The words every part of the parent shares: the run's phase, its final status, one attempt,
 and `RunState`, the record the loop and its parts read and write.
 
-Each part of the parent (attempts, leftovers, the reporter watch, the ending) keeps its own
-state to itself; what more than one of them must see lives here, in one place, so that a
-reader can tell at a glance what a decision may depend on.
+Each part of the parent (attempts, leftovers, the secrets refresh, the reporter watch, the
+ending) keeps its own state to itself; what more than one of them must see lives here, in
+one place, so that a reader can tell at a glance what a decision may depend on.
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ class Attempt:
 class RunState:
     """What the whole run knows, shared by the loop and every part of it.
 
-    The parts are handed this record rather than each other, so each one's reach is plain:
-    the settings, the clock, the reporter's pipe, the phase, the attempt in hand and the
-    counts and reasons the final status is made of.
+    Each part is handed this record and the few other parts it calls on, so its reach is
+    plain: the settings, the clock, the reporter's pipe, the phase, the attempt in hand, and
+    the counts and reasons the final status is made of.
     """
 
     def __init__(self, params: Params, argv: Sequence[str], log: Log,
