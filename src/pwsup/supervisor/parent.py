@@ -70,7 +70,7 @@ class Supervisor(RunState):
         super().__init__(params, argv, log, environ)
         self.input_file: str | None = None
         self.secrets: SecretsRefresh | None = None
-        if refresh is not None:
+        if refresh is not None:  # only runs that resolved secrets at start load this
             from pwsup.supervisor.refresh import SecretsRefresh
 
             self.secrets = SecretsRefresh(self, refresh)
@@ -130,7 +130,7 @@ class Supervisor(RunState):
             self.reporter.seed.capture = (out_r, err_r)
             self.output = (out_w, err_w)
         if self.params.online:
-            from pwsup.util.timefmt import utc_now
+            from pwsup.util.timefmt import utc_now  # an offline run never needs a timestamp
 
             self.watch.start()
             self.reporter.begin(utc_now())
