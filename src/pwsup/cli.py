@@ -47,7 +47,7 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     if needs_resolution(loaded.params, environ):
         import time
 
-        from pwsup.supervisor.parent import Refresh
+        from pwsup.supervisor.refresh import Refresh
 
         resolved = _resolve(loaded.params, environ, log)
         if resolved is None:

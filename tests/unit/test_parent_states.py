@@ -8,7 +8,8 @@ import signal
 import pytest
 
 from pwsup.config.loader import load
-from pwsup.supervisor.parent import Attempt, Phase, Supervisor
+from pwsup.supervisor.parent import Supervisor
+from pwsup.supervisor.state import Attempt, Phase
 from pwsup.util.log import Log
 
 
@@ -36,7 +37,7 @@ def ended(sup: Supervisor, exit_code: int, *, timed_out: bool = False) -> None:
     sup.attempts += 1
     sup.attempt = Attempt(sup.attempts, 0, exit_code=exit_code)
     sup.attempt.timed_out = timed_out
-    sup._attempt_over()
+    sup.runner.over()
 
 
 def test_success_finishes_with_zero() -> None:
