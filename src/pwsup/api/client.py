@@ -5,6 +5,10 @@
 heartbeats. Every attempt has separate connect and read timeouts; the total deadline of a
 logical request is enforced by the caller, which stops waiting for an attempt that runs
 past it.
+
+An answer's body is read as a stream and at most MAX_BODY_BYTES of it (decompressed): a
+larger one is an answer the client cannot use, as a malformed one would be, and it never
+fills the reporter's memory.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
 USER_AGENT = f"pwsup/{__version__}"
 CONNECT_TIMEOUT_CAP = 10.0
 """Connecting never waits longer than this, whatever the read timeout."""
+MAX_BODY_BYTES = 1024 * 1024
+"""The most of an answer's body that is read (1 MiB; the server's answers are a few KiB)."""
 ERROR_CHARS = 300
 """A network error is told in its first line, at most this long (requests' messages name
 the pool, the URL and the cause, and can run on)."""
@@ -54,11 +60,28 @@ class ApiClient:
         try:
             response = self._session().request(
                 method, self.base_url + path, data=json.dumps(body), headers=self._headers,
-                timeout=self._timeout)
+                timeout=self._timeout, stream=True)
+            with response:
+                content = _read_capped(response)
         except requests.RequestException as e:
             return Outcome(None, error=f"{type(e).__name__}: {first_line(e, ERROR_CHARS)}")
-        return Outcome(response.status_code, body=_parse(response.text),
+        if content is None:
+            return Outcome(response.status_code, body=None,
+                           error=f"the answer's body is over {MAX_BODY_BYTES} bytes")
+        return Outcome(response.status_code, body=_parse(content.decode("utf-8", "replace")),
                        retry_after=response.headers.get("Retry-After"))
+
+
+def _read_capped(response: requests.Response) -> bytes | None:
+    """The body, or None when it is over MAX_BODY_BYTES (the rest is never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _parse(text: str) -> object:
@@ -66,5 +89,5 @@ def _parse(text: str) -> object:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text

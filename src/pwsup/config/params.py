@@ -405,6 +405,10 @@ class Params:
     config_ttl: float | None = _secrets(
         None, "--config-ttl", env="CONFIG_TTL_SECONDS", kind=SECONDS_OR_NONE,
         help="Seconds fetched secrets stay fresh; a retry after that fetches them again.")
+    config_size_limit: int = _secrets(
+        16 * 1024 * 1024, "--config-size-limit", env="CONFIG_SIZE_LIMIT", new=True,
+        kind=Integer(minimum=1), help="Largest secret or configuration document read from a "
+        "file or S3, in bytes (a FIFO or device is never read).")
     fail_fast_config_resolution: bool = _secrets(
         True, "--no-fail-fast-config-resolution", env="FAIL_FAST_CONFIG_RESOLUTION", kind=BOOL,
         cli="set_false", help="Run even if some secrets cannot be resolved (each is logged).")

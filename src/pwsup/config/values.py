@@ -7,7 +7,9 @@
   otherwise). proc_wrapper silently ignored `-i`.
 - The result is read from `--result-filename` after a successful run and sent as the
   execution's `output_value`; a malformed result is reported as an error naming the file
-  and the problem (never its content).
+  and the problem (never its content). Only a regular file of at most MAX_RESULT_BYTES is
+  read: the command controls that path, and a FIFO or `/dev/zero` there must not hang
+  or exhaust pwsup.
 
 Formats: text (as is), json, yaml, dotenv — explicit, else guessed from the file name.
 The parent only moves text around; parsing happens in the reporter.
@@ -15,7 +17,7 @@ The parent only moves text around; parsing happens in the reporter.
 
 from __future__ import annotations
 
-from pwsup.util.files import remove_quietly
+from pwsup.util.files import read_regular, remove_quietly
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from pwsup.config.params import Params
 
 DEFAULT_INPUT_VARIABLE = "PROC_WRAPPER_INPUT_VALUE"
+MAX_RESULT_BYTES = 4 * 1024 * 1024
+"""The largest result file read (4 MiB): it becomes one field of one API request."""
 
 
 def input_text(params: Params, environ: Mapping[str, str]) -> str | None:
@@ -70,12 +74,13 @@ def read_result(params: Params) -> tuple[object, str | None]:
     if not path:
         return None, None
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = read_regular(path, MAX_RESULT_BYTES).decode("utf-8")
     except FileNotFoundError:
         return None, None  # a command that produced no result
-    except (OSError, UnicodeDecodeError) as e:
-        return None, f"cannot read the result file {path!r}: {e}"
+    except OSError as e:
+        return None, f"cannot read the result file {path!r}: {e.strerror or e}"
+    except ValueError as e:  # not UTF-8, not a regular file, too large
+        return None, f"cannot read the result file {path!r}: {_reason(e)}"
     finally:
         if params.cleanup_result_file:
             remove_quietly(path)
@@ -84,3 +89,9 @@ def read_result(params: Params) -> tuple[object, str | None]:
         return parse(text, fmt), None
     except ValueError as e:
         return None, f"the result file {path!r} is {e} (format {fmt})"
+
+
+def _reason(error: ValueError) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return "it is not valid UTF-8"
+    return str(error)

@@ -12,6 +12,11 @@ resolver's start-up should not pay for it.
 
 Parse errors name the format and the position, never a snippet of the text (PyYAML's own
 messages quote the offending line, which may be a secret).
+
+What a document may build is bounded, whatever its size: at most MAX_DEPTH levels of
+nesting, MAX_NODES values once YAML aliases are expanded (a few hundred bytes of aliases
+of aliases — the "billion laughs" — would otherwise become gigabytes when the values are
+merged, copied or written out), and at most MAX_ALIASES aliases in a YAML document.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ _MIME_FORMATS = {
 }
 _EXTENSION_FORMATS = {"env": DOTENV, "json": JSON, "yaml": YAML, "yml": YAML}
 _DOTENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+MAX_DEPTH = 100
+"""Deepest nesting of lists and objects in a parsed document."""
+MAX_NODES = 1_000_000
+"""Most values in a parsed document, counting each use of a YAML alias in full."""
+MAX_ALIASES = 1000
+"""Most aliases (`*name`) in one YAML document."""
 
 
 def normalize(name: str | None) -> str | None:
@@ -80,12 +91,31 @@ def choose(explicit: str | None, provided: str | None, guessed: str | None,
 def parse(text: str, fmt: str) -> Any:
     """Parse `text` in `fmt`. Raises FormatError without quoting the text."""
     if fmt == JSON:
-        return _parse_json(text)
+        return check_shape(_parse_json(text), "JSON")
     if fmt == YAML:
-        return _parse_yaml(text)
+        return check_shape(_parse_yaml(text), "YAML")
     if fmt == DOTENV:
         return _parse_dotenv(text)
     raise FormatError(f"unknown format {fmt!r}")
+
+
+def check_shape(value: Any, what: str) -> Any:
+    """`value` if it keeps within MAX_DEPTH and MAX_NODES, else FormatError. Walks without
+    recursion, visiting a shared (aliased) value once per use, as any copy of it would."""
+    budget = MAX_NODES
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise FormatError(f"{what} document too large: more than {MAX_NODES} values "
+                              "(with aliases expanded)")
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                raise FormatError(f"{what} document nested more than {MAX_DEPTH} levels deep")
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return value
 
 
 def _parse_json(text: str) -> Any:
@@ -96,19 +126,44 @@ def _parse_json(text: str) -> Any:
             f"not valid JSON (line {error.lineno}, column {error.colno})") from None
     except RecursionError:
         raise FormatError("not valid JSON (nested too deeply)") from None
+    except ValueError:  # e.g. an integer of more digits than Python converts
+        raise FormatError("not valid JSON (a number too long)") from None
 
 
 def _parse_yaml(text: str) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_bounded_loader())  # a SafeLoader, bounded
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise FormatError(f"not valid YAML{where}") from None
-    except (yaml.YAMLError, RecursionError):
+    except _TooManyAliases:
+        raise FormatError(f"YAML document with more than {MAX_ALIASES} aliases") from None
+    except (yaml.YAMLError, RecursionError, ValueError):
         raise FormatError("not valid YAML") from None
+
+
+class _TooManyAliases(FormatError):
+    """Raised inside the YAML loader; turned into a FormatError by `_parse_yaml`."""
+
+
+def _bounded_loader() -> Any:
+    """yaml.SafeLoader that refuses a document with more than MAX_ALIASES aliases."""
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_ALIASES:
+                    raise _TooManyAliases
+            return super().compose_node(parent, index)
+
+    return BoundedLoader
 
 
 def _parse_dotenv(text: str) -> dict[str, str | None]:

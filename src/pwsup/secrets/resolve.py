@@ -110,7 +110,8 @@ class Resolver:
         self._cache = Cache(params.config_ttl, clock)
         self._source = ValueSource(
             registry.build(self._clients, lambda: self._working.env,
-                           lambda: self._working.config, providers),
+                           lambda: self._working.config, providers,
+                           size_limit=params.config_size_limit),
             self._cache)
 
     # -- public -----------------------------------------------------------------------------

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
+
+from pwsup.errors import PwsupError
 
 FILE_MODE = 0o600
 
@@ -34,3 +37,41 @@ def remove_quietly(path: str | None) -> None:
     if path:
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+class TooLarge(PwsupError, ValueError):
+    """A file over the size limit a reader set."""
+
+
+def read_regular(path: str, limit: int) -> bytes:
+    """The bytes of the regular file at `path`, at most `limit` of them.
+
+    Anything else is refused with ValueError before a byte is read: a FIFO would block
+    the reader until some writer came (it is opened non-blocking, so even the open cannot
+    hang), `/dev/zero` or `/dev/urandom` would never end, a directory has no bytes. A file
+    larger than `limit` (or one that grows past it while read) is refused too, so a
+    reader's memory is bounded whatever the path names. OSError as `open` raises it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"not a regular file ({_file_kind(info.st_mode)})")
+        if info.st_size > limit:
+            raise TooLarge(f"larger than the limit of {limit} bytes")
+        os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"larger than the limit of {limit} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a plain file")

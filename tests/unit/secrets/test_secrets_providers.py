@@ -150,7 +150,7 @@ def test_s3_addresses() -> None:
 def test_s3_fetch_uses_content_type() -> None:
     client = Recorder(get_object={"Body": io.BytesIO('{"é": 1}'.encode("latin-1")),
                                   "ContentType": "application/json; charset=latin-1"})
-    assert S3Provider(FakeClients(client)).fetch("b/k") == Fetched('{"é": 1}', "json")
+    assert S3Provider(FakeClients(client), 1 << 20).fetch("b/k") == Fetched('{"é": 1}', "json")
 
 
 def test_s3_decoding() -> None:
@@ -183,10 +183,10 @@ def test_config_provider() -> None:
 def test_file_provider(tmp_path: Path) -> None:
     path = tmp_path / "f.txt"
     path.write_text("content\n")
-    assert FileProvider().fetch(str(path)) == Fetched("content\n")
+    assert FileProvider(1 << 20).fetch(str(path)) == Fetched("content\n")
     with pytest.raises(FetchError) as caught:
-        FileProvider().fetch(str(tmp_path / "hunter2"))
+        FileProvider(1 << 20).fetch(str(tmp_path / "hunter2"))
     assert "hunter2" not in str(caught.value)
     path.write_bytes(b"\xff")
     with pytest.raises(FetchError, match="UTF-8"):
-        FileProvider().fetch(str(path))
+        FileProvider(1 << 20).fetch(str(path))

@@ -20,8 +20,10 @@ from pwsup.secrets.providers.plain import PlainProvider
 
 def build(clients: AwsClients, environment: Callable[[], Mapping[str, Any]],
           configuration: Callable[[], Mapping[str, Any]],
-          overrides: Mapping[str, Provider] | None = None) -> dict[str, Provider]:
-    """Every provider; `overrides` replaces some by code."""
+          overrides: Mapping[str, Provider] | None = None, *,
+          size_limit: int) -> dict[str, Provider]:
+    """Every provider; `overrides` replaces some by code. `size_limit` bounds what the
+    providers that read unbounded sources (files, S3 objects) take in."""
     providers: dict[str, Provider] = {
         loc.PLAIN: PlainProvider(),
         loc.ENV: EnvProvider(environment),
@@ -29,8 +31,8 @@ def build(clients: AwsClients, environment: Callable[[], Mapping[str, Any]],
         loc.AWS_SM: SecretsManagerProvider(clients),
         loc.AWS_SSM: ParameterStoreProvider(clients),
         loc.AWS_APP_CONFIG: AppConfigProvider(clients),
-        loc.AWS_S3: S3Provider(clients),
-        loc.FILE: FileProvider(),
+        loc.AWS_S3: S3Provider(clients, size_limit),
+        loc.FILE: FileProvider(size_limit),
     }
     providers.update(overrides or {})
     return providers
