@@ -61,6 +61,10 @@ if TYPE_CHECKING:
     from pwsup.supervisor.refresh import Refresh, SecretsRefresh
     from pwsup.util.log import Log
 
+REAP_WAIT = 1.0
+"""The longest pwsup waits at exit for its reporter to be gone after SIGKILL (it takes a
+millisecond; a process stuck in uninterruptible sleep may take longer, and is left)."""
+
 
 class Supervisor(RunState):
     """Runs one wrapped command to completion. `run()` returns pwsup's exit code."""
@@ -90,7 +94,15 @@ class Supervisor(RunState):
         finally:
             self.take_terminal_back()
             self._remove_input_file()
+            self._reap_reporter()
         return self.exit_code
+
+    def _reap_reporter(self) -> None:
+        """Leave no reporter behind, not even a zombie: by now it has exited or been sent
+        SIGKILL, so this wait is short; it is bounded all the same."""
+        pid = self.reporter.pid
+        if pid is not None and not self.reporter_exited:
+            self.reporter_exited = procs.wait_reaped(pid, REAP_WAIT) is not None
 
     def _write_input_file(self) -> None:
         path = self.params.input_filename

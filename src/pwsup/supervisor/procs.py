@@ -94,6 +94,35 @@ def descendants(pid: int, exclude: frozenset[int] = frozenset()) -> list[int]:
     return found
 
 
+def wait_reaped(pid: int, timeout: float) -> int | None:
+    """Reap the child `pid`, waiting at most `timeout` seconds for it to exit (on its
+    pidfd, else polling every millisecond): its wait status, or None if it is still there
+    (a process in uninterruptible sleep outlives even SIGKILL for a while) or was already
+    reaped."""
+    import select
+    import time
+
+    pidfd = pidfd_open(pid)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if done:
+                return status
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if pidfd is None:
+                time.sleep(min(left, 0.001))
+            else:
+                select.select([pidfd], [], [], left)
+    finally:
+        close_quietly(pidfd)
+
+
 def reap_any() -> tuple[int, int] | None:
     """Reap one exited child: (pid, wait status), or None when none is waiting."""
     try:
