@@ -1549,8 +1549,8 @@ def shutting_down(c: Chaos, *flags: str, grace: float = SHUTDOWN_GRACE,
     command = c.ready()
     c.wait_for(lambda r: r.method == "POST")
     c.jitter("SIGTERM")
+    c.fault_at = time.monotonic()  # before sending: the grace period cannot start earlier
     run.signal(signal.SIGTERM)
-    c.fault_at = time.monotonic()
     run.expect("SIGTERM")
     c.track()
     return run, command
