@@ -415,9 +415,9 @@ def test_rejected_creation_is_not_repeated_when_the_command_fails(
         api: FakeCloudReactor, start: Callable[..., Running], status: int) -> None:
     """A run whose creation the server rejected (bad key, unknown Task) is not "sampled
     out": when the command then fails, pwsup does not POST a late FAILED report with the
-    same rejected request (upstream spec §2.6 step 7, and `_send_late`'s own docstring: only
-    a sampled-out run is reported late). Exactly one POST; pwsup exits with the command's
-    code."""
+    same rejected request (only a run that was never asked about, because sampling left it
+    out, is reported late: the server has already said no to this one). Exactly one POST;
+    pwsup exits with the command's code."""
     api.always("POST", Respond(status), path=TASK_EXECUTIONS_PATH)
     run = start(pwsup(child("raise SystemExit(3)")), env=api_env(api))
     assert finished(run) == 3, run.describe()
