@@ -21,15 +21,18 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers import procs
+from helpers.bounds import SLACK
 from helpers.runner import Running, clean_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
 PROCESS_TEST_DIRS = frozenset({"integration", "chaos", "hostile"})
-LEFTOVER_GRACE = 1.0
+LEFTOVER_GRACE = SLACK
 """How long teardown lets live descendants finish by themselves before calling them
-leftovers: a reporter that was just SIGKILLed may need a moment to be gone."""
+leftovers: a process on its way out may need a moment to be gone, longer on a busy
+machine. Only a test that leaves something behind waits
+this out."""
 
 
 def _starts_processes(item: pytest.Item) -> bool:

@@ -29,10 +29,12 @@ for _ in range(5):
     middle = os.fork()
     if middle == 0:
         os.close(read_end)
+        orphaned, held = os.pipe()  # only the middle process holds `held` open
         grandchild = os.fork()
         if grandchild == 0:
             os.close(write_end)
-            time.sleep(0.2)
+            os.close(held)
+            os.read(orphaned, 1)  # EOF once the middle process has exited: an orphan now
             os._exit(0)
         os.write(write_end, str(grandchild).encode())
         os._exit(0)
@@ -40,10 +42,10 @@ for _ in range(5):
     orphans.append(int(os.read(read_end, 32)))
     os.close(read_end)
     os.waitpid(middle, 0)
-# The grandchildren are orphans now (re-parented to PID 1, pwsup) and exit after 0.2 s.
-# Wait until /proc has none of them left: only a reaped process leaves /proc. No event
-# tells us, so poll, with a deadline well past their 0.2 s.
-deadline = time.monotonic() + 5
+# The grandchildren are orphans now (re-parented to PID 1, pwsup), and each exits as soon
+# as it sees its parent gone. Wait until /proc has none of them left: only a reaped process
+# leaves /proc. No event tells us, so poll, with a generous deadline.
+deadline = time.monotonic() + 10
 while any(state(p) is not None for p in orphans) and time.monotonic() < deadline:
     time.sleep(0.01)
 left = [p for p in orphans if state(p) is not None]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from helpers import procs
+from helpers.bounds import SLACK
 from helpers.runner import PWSUP, print_signals_cmd, pwsup_cmd, python_cmd
 from helpers.scripts import LEAVE_DAEMONS
 
@@ -44,16 +45,18 @@ def test_signal_storm_leaves_pwsup_working(start: Callable[..., Running]) -> Non
 def test_burst_of_sigterms_still_ends_with_the_grace_period_sigkill(
         start: Callable[..., Running]) -> None:
     """50 SIGTERMs at once on a command that ignores them: SIGKILL after the one grace."""
+    grace = 1.0
     pwsup = start(pwsup_cmd(print_signals_cmd("--ignore", "SIGTERM"),
-                            "--process-termination-grace-period", "1"))
+                            "--process-termination-grace-period", str(grace)))
     pwsup.expect_ready()
     first = time.monotonic()
     for _ in range(50):
         pwsup.signal(signal.SIGTERM)
     assert pwsup.wait() == 137, pwsup.describe()
     assert pwsup.exited_at is not None
-    # 1 s grace from the first SIGTERM; 2.5 s allows a loaded machine.
-    assert 0.9 <= pwsup.exited_at - first <= 2.5, pwsup.describe()
+    # One grace period from the first SIGTERM (0.1 s for timer granularity); the burst
+    # neither skips it nor keeps it from ending.
+    assert grace - 0.1 <= pwsup.exited_at - first < grace + SLACK, pwsup.describe()
 
 
 def test_command_sigkilled_from_outside_makes_pwsup_exit_137_at_once(
@@ -65,7 +68,8 @@ def test_command_sigkilled_from_outside_makes_pwsup_exit_137_at_once(
     os.kill(command.pid, signal.SIGKILL)
     assert pwsup.wait() == 137, pwsup.describe()
     assert pwsup.exited_at is not None
-    assert pwsup.exited_at - killed < 3.0, pwsup.describe()
+    # The exit is an event (a pidfd): nothing documented may delay noticing it.
+    assert pwsup.exited_at - killed < SLACK, pwsup.describe()
 
 
 def test_stopped_command_is_waited_for_not_mistaken_for_an_exit(
@@ -81,8 +85,10 @@ def test_stopped_command_is_waited_for_not_mistaken_for_an_exit(
     pwsup = start(pwsup_cmd(python_cmd(code)), stdin=subprocess.PIPE)
     command = pwsup.expect_ready()
     os.kill(command.pid, signal.SIGSTOP)
-    procs.wait_until(lambda: procs.state(command.pid) == "T", 5.0, "the command to stop")
-    # Nothing should happen while it is stopped: pwsup must not exit within this window.
+    procs.wait_until(lambda: procs.state(command.pid) == "T", SLACK, "the command to stop")
+    # Nothing must happen while it is stopped. What is checked is an absence, so it is
+    # watched for a while: a pwsup that took the stop for an exit would be gone (and the
+    # command's "got hello" below would never come).
     assert not procs.exits_within(procs.Proc.of(pwsup.pid), 0.5), pwsup.describe()
     pwsup.write("hello\n")
     os.kill(command.pid, signal.SIGCONT)
@@ -111,12 +117,12 @@ def test_stop_signal_arriving_as_the_command_exits_is_handled(
         start: Callable[..., Running]) -> None:
     """A SIGTERM racing the command's own exit ends in a clean, prompt exit (9 or 143)."""
     for _ in range(5):
+        # With the default grace period (30 s): "prompt" means pwsup does not wait it out.
         pwsup = start(pwsup_cmd(["sh", "-c", "echo ready; exit 9"]))
         pwsup.expect("ready")
         pwsup.signal(signal.SIGTERM)
-        code = pwsup.wait(timeout=5.0)
+        code = pwsup.wait(timeout=SLACK)
         assert code in (9, 143), pwsup.describe()
-        assert pwsup.elapsed < 5.0, pwsup.describe()
         pwsup.close()
 
 

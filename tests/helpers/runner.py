@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from helpers import procs
+from helpers.bounds import EVENT_TIMEOUT, EXIT_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -88,7 +89,7 @@ class Result:
 
 
 def run(args: Sequence[str], env: Mapping[str, str], *, input: str | None = None,
-        timeout: float = 10.0, cwd: str | Path | None = None) -> Result:
+        timeout: float = EXIT_TIMEOUT, cwd: str | Path | None = None) -> Result:
     """Run to completion; stdin is `input` (or /dev/null). Raises on `timeout`."""
     start = time.monotonic()
     done = subprocess.run(list(args), input=input, capture_output=True, text=True,
@@ -162,7 +163,7 @@ class Running:
             else:
                 by_fd[fd].feed(os.read(fd, 65536))
 
-    def read_line(self, stream: str = "out", timeout: float = 5.0) -> str:
+    def read_line(self, stream: str = "out", timeout: float = EVENT_TIMEOUT) -> str:
         """The next line of stdout ("out") or stderr ("err"), without its newline."""
         s = self.streams[stream]
         deadline = time.monotonic() + timeout
@@ -179,7 +180,7 @@ class Running:
         return s.lines[s.next - 1]
 
     def expect(self, match: str | Callable[[str], bool], stream: str = "out",
-               timeout: float = 5.0) -> str:
+               timeout: float = EVENT_TIMEOUT) -> str:
         """Read lines until one starts with `match` (or satisfies it); return that line."""
         def matches(line: str) -> bool:
             return line.startswith(match) if isinstance(match, str) else match(line)
@@ -190,7 +191,7 @@ class Running:
             if matches(line):
                 return line
 
-    def expect_ready(self, prefix: str = "ready", timeout: float = 5.0) -> procs.Proc:
+    def expect_ready(self, prefix: str = "ready", timeout: float = EVENT_TIMEOUT) -> procs.Proc:
         """Wait for a `<prefix> <pid>` line; return that process (pid and start time)."""
         line = self.expect(f"{prefix} ", timeout=timeout)
         return procs.Proc.of(int(line.split()[-1]))
@@ -228,7 +229,7 @@ class Running:
 
     # -- exit --------------------------------------------------------------------------------
 
-    def wait(self, timeout: float = 10.0) -> int:
+    def wait(self, timeout: float = EXIT_TIMEOUT) -> int:
         """Wait for the exit (pidfd), reap it, then read the rest of its output."""
         deadline = time.monotonic() + timeout
         while self.exited_at is None:

@@ -35,10 +35,11 @@ for _ in range(count):
     os.waitpid(middle, 0)
     print("daemon", daemon, flush=True)
 print("ready", os.getpid(), flush=True)
+print("exiting", time.monotonic(), flush=True)
 raise SystemExit(exit_code)
 """
 """Child that leaves COUNT daemons behind (argv[1]) and exits with argv[2]. Each daemon is
 a grandchild (fork, setsid, fork; the middle process exits), with stdio on /dev/null, and
 is announced as `daemon <pid>` once it is set up. Options: --same-group (no setsid: the
 daemon stays in the command's process group), --ignore-term (daemons ignore SIGTERM).
-Prints `ready <pid>` last."""
+Prints `ready <pid>`, then `exiting <monotonic>` just before it exits."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from helpers import procs
+from helpers.bounds import SLACK
 from helpers.runner import CHILD_LIFETIME, pwsup_cmd, python_cmd
 from helpers.scripts import LEAVE_DAEMONS
 
@@ -20,9 +21,16 @@ if TYPE_CHECKING:
 
     from helpers.runner import Running
 
-PROMPT = 5.0
-"""Upper bound for "pwsup exits promptly": far below the default 30 s grace period, which a
-leftover that dies of its SIGTERM must never make pwsup wait for."""
+PROMPT = SLACK
+"""Upper bound for "pwsup exits promptly", counted from the command's last line: nothing
+documented delays it, and it is far below the default 30 s grace period, which a leftover
+that dies of its SIGTERM must never make pwsup wait for."""
+
+
+def exited_after(pwsup: Running, moment: float) -> float:
+    """Seconds from `moment` (monotonic) to pwsup's exit."""
+    assert pwsup.exited_at is not None, "not exited yet"
+    return pwsup.exited_at - moment
 
 
 def daemons_of(pwsup: Running) -> list[procs.Proc]:
@@ -51,8 +59,9 @@ def test_background_job_of_a_shell_is_terminated_and_pwsup_exits_promptly(
     pwsup = start(pwsup_cmd(["sh", "-c", "sleep 30 & echo $!; echo started"]))
     sleep = procs.Proc.of(int(pwsup.read_line()))
     assert pwsup.read_line() == "started"
+    last_line = time.monotonic()
     assert pwsup.wait() == 0, pwsup.describe()
-    assert pwsup.elapsed < PROMPT, pwsup.describe()
+    assert exited_after(pwsup, last_line) < PROMPT, pwsup.describe()
     assert not sleep.alive(), f"sleep {sleep.pid} survived pwsup\n{pwsup.describe()}"
 
 
@@ -62,9 +71,10 @@ def test_leftover_is_terminated_before_pwsup_exits(start: Callable[..., Running]
     """A grandchild left running (in the group or setsid()'d) is gone when pwsup exits."""
     pwsup = start(pwsup_cmd(python_cmd(LEAVE_DAEMONS, "1", "3", where)))
     [daemon], command = daemons_and_command(pwsup)
+    last_line = time.monotonic()
     assert (procs.pgid_of(daemon.pid) == command) == (where == "--same-group")
     assert pwsup.wait() == 3, pwsup.describe()
-    assert pwsup.elapsed < PROMPT, pwsup.describe()
+    assert exited_after(pwsup, last_line) < PROMPT, pwsup.describe()
     assert not daemon.alive(), pwsup.describe()
 
 
@@ -72,16 +82,16 @@ def test_leftover_is_terminated_before_pwsup_exits(start: Callable[..., Running]
 def test_leftover_ignoring_sigterm_is_killed_after_the_grace_period(
         start: Callable[..., Running], where: str) -> None:
     """A leftover that ignores SIGTERM is SIGKILLed one grace period (1 s) later."""
+    grace = 1.0
     pwsup = start(pwsup_cmd(python_cmd(LEAVE_DAEMONS, "1", "0", where, "--ignore-term"),
-                            "--process-termination-grace-period", "1"))
+                            "--process-termination-grace-period", str(grace)))
     [daemon] = daemons_of(pwsup)
-    command_done = time.monotonic()  # the command exits right after its `ready` line
+    exiting = float(pwsup.expect("exiting ").split()[1])  # stamped by the command itself
     assert pwsup.wait() == 0, pwsup.describe()
-    assert pwsup.exited_at is not None
-    waited = pwsup.exited_at - command_done
-    # The SIGKILL comes 1 s after the SIGTERM, which follows the command's exit; we saw
-    # `ready` a little after the command wrote it, hence 0.9. 3 s allows a loaded machine.
-    assert 0.9 <= waited < 3.0, f"{waited:.3f} s\n{pwsup.describe()}"
+    waited = exited_after(pwsup, exiting)
+    # The SIGKILL comes one grace period after the SIGTERM, which follows the command's
+    # exit (0.1 s for timer granularity).
+    assert grace - 0.1 <= waited < grace + SLACK, f"{waited:.3f} s\n{pwsup.describe()}"
     assert not daemon.alive(), pwsup.describe()
 
 
@@ -102,14 +112,15 @@ def test_keep_descendants_leaves_leftovers_running(start: Callable[..., Running]
     """With --keep-descendants, a leftover grandchild is still alive after pwsup exits."""
     pwsup = start(pwsup_cmd(python_cmd(LEAVE_DAEMONS, "1", "0", where), "--keep-descendants"))
     [daemon] = daemons_of(pwsup)
+    last_line = time.monotonic()
     try:
         assert pwsup.wait() == 0, pwsup.describe()
-        assert pwsup.elapsed < PROMPT, pwsup.describe()
+        assert exited_after(pwsup, last_line) < PROMPT, pwsup.describe()
         assert daemon.alive(), f"the kept daemon is gone\n{pwsup.describe()}"
     finally:
         if daemon.alive():
             procs.kill_quietly(daemon.pid, signal.SIGKILL)
-        procs.wait_for_exit([daemon], 5.0)
+        procs.wait_for_exit([daemon], SLACK)
         procs.reap_zombie_children()
 
 
@@ -125,7 +136,7 @@ def test_keep_descendants_leaves_a_background_job_running(
     finally:
         if sleep.alive():
             procs.kill_quietly(sleep.pid)
-        procs.wait_for_exit([sleep], 5.0)
+        procs.wait_for_exit([sleep], SLACK)
         procs.reap_zombie_children()
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from helpers import procs
+from helpers.bounds import SLACK
 from helpers.runner import PWSUP, PYTHON, pwsup_cmd, python_cmd, run
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ sys.stdin.read()
 SECRET = "--password=hunter2222"
 
 
-def find_reporter(pwsup_pid: int, command_pid: int, timeout: float = 5.0) -> procs.Proc:
+def find_reporter(pwsup_pid: int, command_pid: int, timeout: float = SLACK) -> procs.Proc:
     """The reporter: the child of pwsup that is not the command, once its title is set."""
     found: list[procs.Proc] = []
 

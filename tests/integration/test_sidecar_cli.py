@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+from tests.helpers import procs
+from tests.helpers.bounds import EVENT_TIMEOUT, EXIT_TIMEOUT
 from tests.integration.test_runtime_metadata import (  # noqa: F401 - fixtures
     ECS_PATH,
     EcsAgent,
@@ -19,13 +19,6 @@ from tests.integration.test_runtime_metadata import (  # noqa: F401 - fixtures
 )
 
 PWSUP = str(Path(sys.executable).parent / "pwsup")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # the fake agent has no event to wait on: poll with a deadline
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_sidecar_reports_the_main_containers_exit_code(
@@ -40,10 +33,12 @@ def test_sidecar_reports_the_main_containers_exit_code(
         [PWSUP, "--main-container-name", "etl", "--monitor-container-name", "monitor",
          "--process-check-interval", "0.1"], env=env, stderr=subprocess.PIPE)
     try:
-        wait_until(lambda: sum(p.endswith("/task") for _, p, _ in server.requests) >= 2, 10)
+        # The fake agent has no event to wait on: poll its request list, with a deadline.
+        procs.wait_until(lambda: sum(p.endswith("/task") for _, p, _ in server.requests) >= 2,
+                         EVENT_TIMEOUT, "pwsup to poll the task metadata twice")
         assert process.poll() is None, "pwsup must wait for the main container"
         agent.task["Containers"][0]["ExitCode"] = 3
-        _, stderr = process.communicate(timeout=10)
+        _, stderr = process.communicate(timeout=EXIT_TIMEOUT)
     finally:
         if process.poll() is None:
             process.kill()

@@ -101,7 +101,8 @@ def test_zero_interval_means_no_periodic_refresh(script: Script) -> None:
 
 
 def test_forced_refresh_sees_the_main_container_exit(script: Script) -> None:
-    """§11.42: without any refresh interval, polling refresh(force=True) sees the exit."""
+    """Without any refresh interval, polling refresh(force=True) sees the exit: a sidecar
+    polls this way to learn the main container's exit code."""
     script.answers = [Script.ok(None), Script.ok(None), Script.ok(7)]
     metadata_cache = cache()
     assert metadata_cache.get().main_container_exit_code is None
