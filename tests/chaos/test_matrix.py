@@ -31,7 +31,6 @@ prints the Markdown version used in docs/chaos.md) is built from the same data.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import random
 import signal
@@ -64,6 +63,7 @@ from helpers.fake_cloudreactor import (
 )
 from helpers.fake_rollbar import FakeRollbar
 from helpers.fake_rollbar import Hang as RollbarHang
+from helpers.held_aws import SECRET_ARN, HeldAws
 from helpers.runner import PWSUP, PYTHON, Running, clean_env
 
 if TYPE_CHECKING:
@@ -437,31 +437,13 @@ class Chaos:
         self._closers.append(listener.close)
         return f"http://127.0.0.1:{listener.getsockname()[1]}"
 
-    def fifo(self, name: str = "secrets.env") -> Path:
-        path = self.tmp / name
-        os.mkfifo(path)
-        return path
-
-    def fifo_writer(self, path: Path, timeout: float = 10.0) -> int:
-        """Wait until a reader (the resolver) has the FIFO open, then return the write end:
-        the reader is now blocked reading it, in the middle of resolution. (No event says
-        a FIFO got a reader: open(O_NONBLOCK) fails with ENXIO until then, so poll.)"""
-        fds: list[int] = []
-
-        def opened() -> bool:
-            try:
-                fds.append(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-            except OSError as e:
-                if e.errno != errno.ENXIO:
-                    raise
-                return False
-            return True
-
-        procs.wait_until(opened, timeout, f"a reader of {path}")
-        fd = fds[0]
-        os.set_blocking(fd, True)
-        self._closers.append(lambda: _close_quietly(fd))
-        return fd
+    def held_aws(self, answers: int = 0) -> HeldAws:
+        """An AWS endpoint that answers `answers` secret fetches, then holds every later
+        request: the resolver fetching from it is blocked mid-resolution (see held_aws)."""
+        aws = HeldAws(f"CHAOS_FILE_SECRET={CANARY_SECRET}\n", answers=answers)
+        self._closers.append(aws.close)
+        self.env.update(aws.env())
+        return aws
 
     def secret_file(self) -> Path:
         path = self.tmp / "common.env"
@@ -732,11 +714,6 @@ class Chaos:
                 closer()
 
 
-def _close_quietly(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)
-
-
 def wait_for_exit(run: Running, timeout: float) -> list[tuple[procs.Proc, str]]:
     """Wait for the process to exit (its pidfd), reading its output meanwhile; return what
     was alive in the test's tree at that moment, with its command line. (Running.wait alone
@@ -838,27 +815,27 @@ def _options_sighup(c: Chaos) -> None:
 
 
 # == secret resolution =============================================================================
-# The resolver reads `-e FILE:<fifo>`; once it has the FIFO open the test holds the write end
-# and the resolver is blocked in the middle of resolution. A PLAIN-resolved variable and the
-# FILE's content are canaries.
+# The resolver fetches `-e arn:aws:secretsmanager:...` from a stand-in AWS endpoint that holds
+# the request unanswered (tests/helpers/held_aws.py): once it holds it, the resolver is blocked
+# in the middle of resolution. A PLAIN-resolved variable and the secret's content are canaries.
 
 
-def resolving(c: Chaos) -> tuple[Running, procs.Proc, int]:
-    """pwsup with its resolver blocked mid-resolution: (run, resolver, FIFO write end)."""
-    fifo = c.fifo()
+def resolving(c: Chaos) -> tuple[Running, procs.Proc]:
+    """pwsup with its resolver blocked mid-resolution: (run, resolver)."""
+    aws = c.held_aws()
     c.plain_secret()
-    run = c.start(c.options(**{"--env": f"FILE:{fifo}"}), child("--linger", "0"))
-    fd = c.fifo_writer(fifo)
+    run = c.start(c.options(**{"--env": SECRET_ARN}), child("--linger", "0"))
+    aws.wait_held(timeout=SLACK * 2)
     resolvers = [procs.Proc.of(pid) for pid in procs.children(run.pid)]
     assert len(resolvers) == 1, f"pwsup's children while resolving: {resolvers}"
     c.track()
-    return run, resolvers[0], fd
+    return run, resolvers[0]
 
 
 @case("resolution", "SIGKILL_parent", "the resolver dies with it (PDEATHSIG); nothing "
       "started, nothing left")
 def _resolution_sigkill_parent(c: Chaos) -> None:
-    _, resolver, _ = resolving(c)
+    _, resolver = resolving(c)
     c.inject("SIGKILL pwsup", c.signal(signal.SIGKILL))
     c.check(Expect(-signal.SIGKILL, started=False))
     assert not resolver.alive()
@@ -867,7 +844,7 @@ def _resolution_sigkill_parent(c: Chaos) -> None:
 @case("resolution", "SIGKILL_resolver", "exit 78: 'the secrets resolver died without an "
       "answer; nothing was started'")
 def _resolution_sigkill_resolver(c: Chaos) -> None:
-    _, resolver, _ = resolving(c)
+    _, resolver = resolving(c)
     c.inject("SIGKILL resolver", c.kill(resolver))
     c.check(Expect(78, started=False, within=0,
                    logs=("the secrets resolver died without an answer", "nothing was started")))
@@ -875,7 +852,7 @@ def _resolution_sigkill_resolver(c: Chaos) -> None:
 
 def _resolution_signal_case(signum: int) -> Callable[[Chaos], None]:
     def run(c: Chaos) -> None:
-        _, resolver, _ = resolving(c)
+        _, resolver = resolving(c)
         c.inject(signal.Signals(signum).name, c.signal(signum))
         c.check(Expect(-signum, started=False, within=0))
         assert not resolver.alive()
@@ -1409,16 +1386,13 @@ def _retry_sigkill_reporter(c: Chaos) -> None:
 @case("retry", "SIGKILL_resolver", "with --config-ttl the retry resolves the secrets again; "
       "that resolver killed: the retry runs with the previous values (exit 0)")
 def _retry_sigkill_resolver(c: Chaos) -> None:
-    fifo = c.fifo()
+    aws = c.held_aws(answers=1)
     c.plain_secret()
     opts = c.options(**{"--process-max-retries": "1", "--process-retry-delay": "0.1",
-                        "--config-ttl": "0.05", "--env": f"FILE:{fifo}"})
+                        "--config-ttl": "0.05", "--env": SECRET_ARN})
     run = c.start(opts, child("--fail-first", str(c.tmp / "attempts"), "--linger", "0"))
-    first = c.fifo_writer(fifo)
-    os.write(first, f"CHAOS_FILE_SECRET={CANARY_SECRET}\n".encode())
-    os.close(first)
     c.ready("attempt")
-    c.fifo_writer(fifo)  # the retry's resolver is reading it now
+    aws.wait_held(timeout=SLACK * 2)  # the retry's resolver is fetching now
     resolvers = [p for p in map(procs.Proc.of, procs.children(run.pid))
                  if p.alive() and not (p.cmdline() or "").startswith("pwsup reporter")]
     assert len(resolvers) == 1, resolvers
