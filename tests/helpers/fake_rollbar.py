@@ -1,6 +1,6 @@
 """A fake Rollbar item endpoint, served over real HTTP on 127.0.0.1, for pwsup's tests.
 
-Like the fake API server (fake_cloudreactor.py), it is a `ThreadingHTTPServer` on an
+Like the fake API server (fake_cloudreactor/), it is a `ThreadingHTTPServer` on an
 ephemeral port in a daemon thread, so timeouts, retries, keep-alive, hung reads and
 connection resets all go through real sockets.
 
