@@ -373,7 +373,7 @@ class Params:
         help="Address the status listener binds to.")
     status_update_message_max_bytes: int = _status(
         65536, "--status-update-message-max-bytes", env="STATUS_UPDATE_MESSAGE_MAX_BYTES",
-        kind=Integer(minimum=64, maximum=65507), help="Largest status message accepted.")
+        kind=Integer(minimum=64, maximum=65536), help="Largest status message accepted.")
     status_update_interval: float | None = _status(
         None, "--status-update-interval", env="STATUS_UPDATE_INTERVAL_SECONDS",
         kind=SECONDS_OR_NONE,
