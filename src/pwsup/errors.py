@@ -19,7 +19,7 @@ An exception that fn itself raised is not wrapped: run_isolated re-raises it as 
 with a RemoteTraceback as its cause. Catching `IsolationError` therefore catches exactly the
 failures of the isolation machinery and of the worker *process*, never fn's own errors.
 
-Messages diagnose (practice 15 of the aesthetics anchors): they name the exit code with the
+Messages diagnose, so a reader can act without a debugger: they name the exit code with the
 signal's name, the likely cause, and what to look at next. Every exception here pickles
 (its structured fields ride in `__dict__`), so one raised inside a nested run_isolated
 worker crosses back to the outer caller intact.
