@@ -3,17 +3,31 @@
 ```
 Exception
  ├── PwsupError                      anything pwsup raises on its own account
- │    └── IsolationError             run_isolated could not bring back fn's own outcome
- │         ├── WorkerCrashed         the worker died before sending an outcome
- │         ├── WorkerTimeout         fn outlived its timeout; the worker was stopped
- │         │                           (also a builtin TimeoutError)
- │         └── TransferError         an outcome exists but could not cross the pipe
- │              ├── ResultNotPicklable      the worker could not pickle fn's return value
- │              ├── ExceptionNotPicklable   ... nor the exception fn raised
- │              └── ResultNotUnpicklable    the caller could not unpickle what came back
+ │    ├── IsolationError             run_isolated could not bring back fn's own outcome
+ │    │    ├── WorkerCrashed         the worker died before sending an outcome
+ │    │    ├── WorkerTimeout         fn outlived its timeout; the worker was stopped
+ │    │    │                           (also a builtin TimeoutError)
+ │    │    └── TransferError         an outcome exists but could not cross the pipe
+ │    │         ├── ResultNotPicklable      the worker could not pickle fn's return value
+ │    │         ├── ExceptionNotPicklable   ... nor the exception fn raised
+ │    │         └── ResultNotUnpicklable    the caller could not unpickle what came back
+ │    │
+ │    │   and, defined beside the code that raises them:
+ │    ├── config.argv.UsageError, config.command.CommandError (also ValueError),
+ │    │   embedded.procwrapper.ConfigurationError (also ValueError)   bad settings
+ │    ├── secrets.errors.SecretsError and its kinds    a secret could not be had
+ │    ├── runtime.errors.MetadataError                 runtime metadata could not be had
+ │    ├── supervisor.forking.ForkError (also OSError)  out of processes or memory
+ │    ├── supervisor.child.SpawnError                  the command could not be started
+ │    ├── embedded.monitor.Denied (also RuntimeError)  the server refused the run
+ │    ├── ipc.messages.DecodeError (also ValueError)   a frame that is not a message
+ │    └── util.files.TooLarge (also ValueError)        a file over a reader's limit
  └── RemoteTraceback                 not raised: the worker's formatted traceback, attached
                                      as `__cause__` of an exception re-raised in the caller
 ```
+
+Those that are also a builtin keep the builtin a caller caught before; catching
+`PwsupError` catches anything pwsup raised on purpose (a test checks every class).
 
 An exception that fn itself raised is not wrapped: run_isolated re-raises it as it was,
 with a RemoteTraceback as its cause. Catching `IsolationError` therefore catches exactly the
