@@ -32,6 +32,10 @@ class Sweep:
                  exclude: frozenset[int] = frozenset()) -> None:
         self.group = group
         """The process group to terminate (None: none)."""
+        self.killpg = True
+        """Whether the group may be signalled as a whole: no longer once its leader was
+        reaped (its id is anyone's once the group is empty); its members are still found
+        one by one, and signalled through their pidfds."""
         self.cookie = cookie
         """The run's cookie (None: look for no holders)."""
         self.exclude = exclude | {os.getpid()}
@@ -61,7 +65,7 @@ class Sweep:
 
     def signal(self, signum: int) -> None:
         """Signal the group and every holder of the cookie (looked for again now)."""
-        if self.group is not None:
+        if self.group is not None and self.killpg:
             procs.send_signal(self.group, signum, group=True)
         self._find()
         for fd in self.tracked.values():
