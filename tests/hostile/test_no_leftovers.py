@@ -169,3 +169,52 @@ def test_keep_descendants_is_still_honoured_after_kill_9(
     finally:
         procs.kill_quietly(dies.pid)
         procs.kill_quietly(ignores.pid)
+
+
+# -- run_isolated -------------------------------------------------------------------------------
+
+SPAWN_DAEMON = f"""
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        print(os.getpid(), flush=True)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        time.sleep({CHILD_LIFETIME})
+    os._exit(0)
+os.wait()
+"""
+"""A program that leaves a setsid()'d, double-forked daemon and prints its pid."""
+
+
+def _start_children_then(end: str) -> None:
+    """fn: a child in the worker's group and an escaped daemon; then hang or crash."""
+    import subprocess
+    import sys
+
+    subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({CHILD_LIFETIME})"])
+    out = subprocess.run([sys.executable, "-c", SPAWN_DAEMON], capture_output=True,
+                         text=True, check=True).stdout
+    os.write(1, f"daemon {out.strip()}\n".encode())
+    if end == "crash":
+        os._exit(3)
+    time.sleep(CHILD_LIFETIME)
+
+
+@pytest.mark.parametrize("end", ["timeout", "crash"])
+def test_run_isolated_takes_fn_s_children_and_daemons_along(
+        end: str, capfd: pytest.CaptureFixture[str]) -> None:
+    from pwsup import run_isolated
+    from pwsup.errors import WorkerCrashed, WorkerTimeout
+
+    before = {pid for pid in procs.pid_tree(os.getpid()) if procs.alive(pid)}
+    expected = WorkerTimeout if end == "timeout" else WorkerCrashed
+    with pytest.raises(expected):
+        run_isolated(_start_children_then, end, timeout=3, grace=GRACE)
+    daemon = int(capfd.readouterr().out.split("daemon ")[1].split()[0])
+    left = [(pid, procs.cmdline(pid)) for pid in procs.pid_tree(os.getpid())
+            if procs.alive(pid) and pid not in before]
+    assert left == [], f"fn's processes outlived the call: {left}"
+    assert not procs.alive(daemon)
