@@ -15,6 +15,7 @@ The contract (names as proc_wrapper exports them, so existing tasks keep working
 | PROC_WRAPPER_ENABLE_STATUS_UPDATE_LISTENER, _STATUS_UPDATE_HOST, | when the status |
 | _STATUS_UPDATE_SOCKET_PORT, _STATUS_UPDATE_INTERVAL_SECONDS, ...  | listener is on  |
 | TASK_CONFIG (--env-var-name-for-config) | the resolved configuration as JSON (`{}` if none) |
+| PWSUP_RUN_COOKIE | the run's cookie, first in the environment (see `cookie_environment`) |
 
 The API key and the Rollbar token are never exported: a command that needs them must be
 given them explicitly.
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from pwsup.config.params import Params
 
 PREFIX = "PROC_WRAPPER_"
+COOKIE_VARIABLE = "PWSUP_RUN_COOKIE"
+"""Marks every process the command starts, so pwsup finds them all when the run ends, also
+those that left its process group or its process tree (see `procs.cookie_holders`)."""
 
 
 def _number(value: float | int | None) -> str:
@@ -41,9 +45,21 @@ def _flag(value: bool) -> str:
     return "TRUE" if value else "FALSE"
 
 
+def cookie_environment(base: Mapping[str, str], cookie: str | None) -> dict[str, str]:
+    """`base` with the run's cookie as its first variable: the scan for it reads only the
+    start of each environment. Under an outer pwsup the outer run's cookie is kept beside
+    ours, so the outer run still finds what this one starts."""
+    if cookie is None:
+        return dict(base)
+    outer = base.get(COOKIE_VARIABLE)
+    env = {COOKIE_VARIABLE: f"{cookie} {outer}" if outer else cookie}
+    env.update((name, value) for name, value in base.items() if name != COOKIE_VARIABLE)
+    return env
+
+
 def build(params: Params, base: Mapping[str, str], *, execution_uuid: str | None = None,
-          config_json: str = "{}") -> dict[str, str]:
-    env = dict(base)
+          config_json: str = "{}", cookie: str | None = None) -> dict[str, str]:
+    env = cookie_environment(base, cookie)
     add = {
         "OFFLINE_MODE": _flag(not params.online),
         "PROCESS_TIMEOUT_SECONDS": _number(params.attempt_timeout),

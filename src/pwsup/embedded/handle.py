@@ -45,13 +45,14 @@ from typing import TYPE_CHECKING
 from pwsup.embedded import frames
 from pwsup.embedded.worker import SIGNALS, flush_stdio, worker_main
 from pwsup.errors import STATUS_LOST
-from pwsup.supervisor import forking
+from pwsup.supervisor import forking, procs
 from pwsup.supervisor.procs import pidfd_open
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from pwsup.embedded.worker import Call
+    from pwsup.supervisor.sweep import Sweep
 
 _READ_CHUNK = 1 << 16
 """The default capacity of a pipe: larger reads only cost bigger allocations."""
@@ -102,22 +103,28 @@ def _fork(call: Call, mask: Iterable[int]) -> WorkerHandle:
     signals blocked: the worker must not run the caller's Python signal handlers (a
     KeyboardInterrupt there would unwind into the caller's code) before it resets them."""
     read_fd, write_fd = os.pipe()  # both close-on-exec: programs fn runs do not get them
+    cookie = procs.new_cookie()
     try:
-        pid = _fork_worker(call, read_fd, write_fd, mask)
+        pid = _fork_worker(call, read_fd, write_fd, mask, cookie)
     except BaseException:
         os.close(read_fd)
         raise
     finally:
         os.close(write_fd)  # from now on, EOF on read_fd means every writer is gone
-    return WorkerHandle(pid, read_fd, pidfd_open(pid))
+    try:
+        os.setpgid(pid, pid)  # the worker does the same: its own group, whichever runs first
+    except OSError:
+        pass  # it did already, or has exited
+    return WorkerHandle(pid, read_fd, pidfd_open(pid), cookie)
 
 
-def _fork_worker(call: Call, read_fd: int, write_fd: int, mask: Iterable[int]) -> int:
+def _fork_worker(call: Call, read_fd: int, write_fd: int, mask: Iterable[int],
+                 cookie: str) -> int:
     """Fork the worker (`forking.fork`: it leaves through os._exit whatever happens, and
     gets SIGKILL if the caller dies). Its return value is the worker's exit code."""
     _preload()
     flush_stdio()  # or the worker inherits unflushed output and writes it a second time
-    return forking.fork(lambda _mask: worker_main(call, write_fd, mask),
+    return forking.fork(lambda _mask: worker_main(call, write_fd, mask, cookie),
                         what="the run_isolated worker", death_signal=signal.SIGKILL,
                         close_fds=(read_fd,))
 
@@ -135,10 +142,14 @@ class WorkerHandle:
     """The caller's handle on one worker: its pid (ours to signal only until reaped), the
     pipe's read end, and its pidfd when the kernel has them."""
 
-    def __init__(self, pid: int, read_fd: int, pidfd: int | None) -> None:
+    def __init__(self, pid: int, read_fd: int, pidfd: int | None, cookie: str) -> None:
         self.pid = pid
         self.read_fd = read_fd
         self.pidfd = pidfd
+        self.cookie = cookie
+        """In the environment of every program fn's processes run (see `worker`)."""
+        self.delivered = False
+        """The outcome arrived: what fn started and left running is then fn's own."""
         self.wait_status: int | None = None  # set once reaped
         self.eof = False
         self._inbox = bytearray()
@@ -174,7 +185,10 @@ class WorkerHandle:
 
     def messages(self) -> Iterator[frames.Result | frames.StatusUpdate]:
         """The complete messages in the inbox, in order, each removed as it is yielded."""
-        return frames.take_messages(self._inbox)
+        for message in frames.take_messages(self._inbox):
+            if isinstance(message, frames.Result):
+                self.delivered = True
+            yield message
 
     def poll_exit(self) -> bool:
         """Reap the worker if it has exited (then drain the pipe); True once reaped."""
@@ -196,23 +210,63 @@ class WorkerHandle:
         return True
 
     def stop(self, grace: float) -> bool:
-        """SIGTERM, up to `grace` seconds to exit, then SIGKILL; reaped on return, however
-        it returns. An interrupt (a second Ctrl-C) in the grace period skips to SIGKILL.
-        True if SIGKILL was needed."""
-        if self.poll_exit():
-            return False
-        os.kill(self.pid, signal.SIGTERM)  # not reaped yet, so the pid is still ours
+        """Stop the worker: SIGTERM, up to `grace` seconds to exit, then SIGKILL; reaped on
+        return, however it returns. An interrupt (a second Ctrl-C) in the grace period
+        skips to SIGKILL. True if SIGKILL was needed.
+
+        Unless it delivered its outcome, what fn left is stopped with it, the same way and
+        within the same grace period: the worker's process group (fn's children stay in it
+        unless they leave) and every process carrying the call's cookie (those that left:
+        setsid(), double forks)."""
+        from pwsup.supervisor.sweep import Sweep
+
+        sweep = None if self.delivered else Sweep(
+            group=self.pid, cookie=self.cookie, exclude=frozenset({self.pid}))
+        deadline = time.monotonic() + grace
         try:
+            killed = self._stop_worker(grace, sweep)
+        finally:
+            if sweep is not None:
+                self._stop_leftovers(sweep, deadline)
+        return killed
+
+    @staticmethod
+    def _stop_leftovers(sweep: Sweep, deadline: float) -> None:
+        """What fn left: the rest of the grace period, then SIGKILL (at once on Ctrl-C)."""
+        sweep.killpg = False  # the worker is reaped: the group's id may be anyone's once empty
+        try:
+            if not sweep.wait(deadline, signal.SIGTERM):
+                sweep.kill()
+        except KeyboardInterrupt:
+            sweep.kill()
+            raise
+        finally:
+            sweep.close()
+
+    def _stop_worker(self, grace: float, sweep: Sweep | None) -> bool:
+        """SIGTERM (to the group and the cookie's holders, with `sweep`), `grace` seconds,
+        SIGKILL (to the group); True if SIGKILL was needed."""
+        if self.poll_exit():
+            if sweep is not None:
+                sweep.killpg = False  # reaped: the group's id is no longer ours to signal
+                sweep.signal(signal.SIGTERM)
+            return False
+        try:
+            if sweep is None:
+                os.kill(self.pid, signal.SIGTERM)  # not reaped yet, so the pid is still ours
+            else:
+                sweep.signal(signal.SIGTERM)  # the worker leads the group: killpg reaches it
             exited = self.wait_exit(grace)
         finally:
             if self.wait_status is None:
-                self._kill_and_reap()
+                self._kill_and_reap(group=sweep is not None)
         return not exited
 
-    def _kill_and_reap(self) -> None:
+    def _kill_and_reap(self, *, group: bool) -> None:
         """SIGKILL and a blocking waitpid, which SIGKILL bounds. An interrupt while waiting
         is held back until the worker is reaped: a zombie would outlive the call."""
-        os.kill(self.pid, signal.SIGKILL)
+        if not (group and procs.send_signal(self.pid, signal.SIGKILL, group=True)):
+            os.kill(self.pid, signal.SIGKILL)
         interrupted: KeyboardInterrupt | None = None
         while self.wait_status is None:
             try:

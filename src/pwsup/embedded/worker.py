@@ -80,11 +80,16 @@ def send_status(fields: dict[str, Any]) -> bool:
     return True
 
 
-def worker_main(call: Call, write_fd: int, mask: Iterable[int]) -> int:
+COOKIE_VARIABLE = "PWSUP_RUN_COOKIE"
+"""The same variable the command of a wrapped run gets (`config.childenv`)."""
+
+
+def worker_main(call: Call, write_fd: int, mask: Iterable[int], cookie: str) -> int:
     """The worker's whole life; returns its exit code, for os._exit (never a return into
     the caller's code, the fork returned into it; never the caller's atexit hooks)."""
     global _sender
     try:
+        _own_group_and_cookie(cookie)
         _prepare_worker(mask)
         _sender = Sender(write_fd)
         result = _call(call)
@@ -108,6 +113,22 @@ def flush_stdio() -> None:
                 stream.flush()
         except (OSError, ValueError):  # closed, or its reader is gone: nothing to save
             pass
+
+
+def _own_group_and_cookie(cookie: str) -> None:
+    """The worker leads a process group of its own, which fn's children join, and marks the
+    environment of every program they run with the call's cookie: when the call ends
+    without an outcome, the caller terminates both (see `handle.WorkerHandle.stop`). The
+    caller makes the same setpgid() call, so neither order races."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass  # the caller did it first
+    rest = dict(os.environ)
+    outer = rest.pop(COOKIE_VARIABLE, None)
+    os.environ.clear()  # the cookie goes first: the scan for it reads only the start
+    os.environ[COOKIE_VARIABLE] = f"{cookie} {outer}" if outer else cookie
+    os.environ.update(rest)
 
 
 def _prepare_worker(mask: Iterable[int]) -> None:

@@ -47,7 +47,8 @@ class AttemptRunner:
             run.phase = Phase.RUNNING  # the reporter watches the main container for us
             run.log.info("ECS sidecar mode: waiting for the main container to exit")
             return
-        env = childenv.build(params, run.environ, execution_uuid=run.execution_uuid)
+        env = childenv.build(params, run.environ, execution_uuid=run.execution_uuid,
+                             cookie=run.reporter.seed.cookie)
         if run.input is not None:
             env[values.input_variable(params)] = run.input
         request = SpawnRequest(argv=run.argv, env=env, cwd=params.work_dir,

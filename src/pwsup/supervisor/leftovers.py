@@ -1,6 +1,8 @@
 """Leftovers: the command exited, but not everything it started did.
 
-Whatever is still running below pwsup once the command is reaped (apart from the reporter)
+Whatever is still running below pwsup once the command is reaped (apart from the reporter),
+and whatever carries the run's cookie in its environment wherever it is in the process tree
+(a daemon re-parented away from pwsup, below a subreaper of its own),
 gets SIGTERM, the grace period, then SIGKILL, and the attempt is over only when none is left
 (unless --keep-descendants says to leave them be): a retry never starts beside the previous
 attempt's stragglers, and pwsup never exits leaving them orphaned. Each one is waited on by
@@ -56,8 +58,7 @@ class Leftovers:
         run = self.run
         if run.phase is not Phase.CLEANING:
             return
-        exclude = frozenset({run.reporter.pid} if run.reporter.pid else ())
-        left = [] if run.params.keep_descendants else procs.descendants(os.getpid(), exclude)
+        left, holders = self._find()
         for fd in [fd for fd, pid in self.pidfds.items() if pid not in left]:
             procs.close_quietly(fd)
             del self.pidfds[fd]
@@ -69,10 +70,7 @@ class Leftovers:
             run.log.info(f"{len(new)} process(es) left behind by the command: sending SIGTERM")
             for pid in new:
                 self.signalled.add(pid)
-                procs.send_signal(pid, signal.SIGTERM, group=False)
-                pidfd = procs.pidfd_open(pid)
-                if pidfd is not None:
-                    self.pidfds[pidfd] = pid
+                self._terminate(pid, pid in holders)
         if self.kill is None:
             self.kill = run.deadlines.after(
                 run.params.process_termination_grace_period, "SIGKILL leftovers",
@@ -81,6 +79,31 @@ class Leftovers:
             # Some have no pidfd (already exited, or an old kernel): nothing will wake us.
             self.recheck = run.deadlines.after(
                 STRAGGLER_RECHECK, "re-check leftovers", self._recheck)
+
+    def _find(self) -> tuple[list[int], frozenset[int]]:
+        """What is left: our descendants (the subreaper's orphans among them), then the
+        cookie's holders that are not; and which of them were found by the cookie only."""
+        run = self.run
+        if run.params.keep_descendants:
+            return [], frozenset()
+        exclude = frozenset({run.reporter.pid} if run.reporter.pid else ())
+        left = procs.descendants(os.getpid(), exclude)
+        known = set(left)
+        holders = [pid for pid in procs.cookie_holders(run.reporter.seed.cookie, exclude)
+                   if pid not in known]
+        return left + holders, frozenset(holders)
+
+    def _terminate(self, pid: int, holder: bool) -> None:
+        """SIGTERM one leftover and watch its pidfd. A descendant is signalled by pid (it is
+        ours until we reap it); a holder found by its cookie only through a pidfd opened
+        before its cookie is checked again, so a reused pid is never signalled."""
+        if holder:
+            pidfd = procs.signal_holder(pid, self.run.reporter.seed.cookie, signal.SIGTERM)
+        else:
+            procs.send_signal(pid, signal.SIGTERM, group=False)
+            pidfd = procs.pidfd_open(pid)
+        if pidfd is not None:
+            self.pidfds[pidfd] = pid
 
     def on_exit(self, fd: int) -> None:
         """A leftover's pidfd became readable: it exited."""
@@ -97,12 +120,21 @@ class Leftovers:
 
     def _kill_all(self) -> None:
         run = self.run
-        exclude = frozenset({run.reporter.pid} if run.reporter.pid else ())
-        left = procs.descendants(os.getpid(), exclude)
+        self.kill = None  # one found after this gets a grace period of its own, then SIGKILL
+        left, holders = self._find()
         if left:
             run.log.warning(f"{len(left)} leftover process(es) ignored SIGTERM: sending SIGKILL")
+        watched = {pid: fd for fd, pid in self.pidfds.items()}
         for pid in left:
-            procs.send_signal(pid, signal.SIGKILL, group=False)
+            if pid in holders:
+                fd = watched.get(pid)
+                if fd is not None:
+                    procs.signal_pidfd(fd, signal.SIGKILL)
+                elif (fd := procs.signal_holder(pid, run.reporter.seed.cookie,
+                                                signal.SIGKILL)) is not None:
+                    self.pidfds[fd] = pid
+            else:
+                procs.send_signal(pid, signal.SIGKILL, group=False)
 
     def _finished(self) -> None:
         for fd in self.pidfds:

@@ -1,8 +1,15 @@
-"""The thin Linux seam: prctl, pidfds, signalling and the process tree.
+"""The thin Linux seam: prctl, pidfds, signalling, the process tree and the run's cookie.
 
 Every "is it still there?" question about processes is answered here, the same way each
 time: ESRCH means "already gone" and is never an error, and a pid is only signalled while
-it is known to be ours (a child not yet reaped, or a descendant just listed).
+it is known to be ours (a child not yet reaped, a descendant just listed, or a process
+whose environment was just seen to carry the run's cookie).
+
+The cookie: ancestry alone cannot find everything a command started. A daemon that called
+setsid() is in another process group, and once its supervisor is gone (or below a
+subreaper that died) it is re-parented out of pwsup's tree. Its environment, though, is
+inherited: the command gets a random token (`new_cookie`), and `cookie_holders` finds every
+process whose environment still carries it, however it was started.
 """
 
 from __future__ import annotations
@@ -92,6 +99,126 @@ def descendants(pid: int, exclude: frozenset[int] = frozenset()) -> list[int]:
         found.append(current)
         queue.extend(c for c in child_pids(current) if c not in exclude)
     return found
+
+
+COOKIE_BYTES = 16
+"""Random bytes in a run's cookie (shown as hex): no other run, nor anything else in an
+environment, will hold the same token by chance."""
+ENVIRON_READ_LIMIT = 16 * 1024
+"""At most this much of each process's environment is read when looking for a cookie, so a
+scan costs the same whatever the processes on the machine carry; the command's environment
+has the cookie first, and descendants that keep their environment's order keep it there."""
+
+
+def new_cookie() -> str:
+    """A fresh token to mark the command's environment with (a few bytes of os.urandom:
+    the parent's start stays cheap)."""
+    return os.urandom(COOKIE_BYTES).hex()
+
+
+def _environ_holds(pid: int, token: bytes) -> bool:
+    """Whether the first ENVIRON_READ_LIMIT bytes of `pid`'s environment contain `token`.
+    False for a process we may not read (another user's), a zombie, or one already gone."""
+    try:
+        fd = os.open(f"/proc/{pid}/environ", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    data = b""
+    try:
+        while len(data) < ENVIRON_READ_LIMIT:
+            chunk = os.read(fd, ENVIRON_READ_LIMIT - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return token in data
+
+
+def cookie_holders(cookie: str, exclude: frozenset[int] = frozenset()) -> list[int]:
+    """Every process (but this one and `exclude`) whose environment carries `cookie`.
+
+    The environment seen is the one a process was exec'd with: pwsup's own processes, and a
+    forked worker that only changed `os.environ`, never show the cookie; the programs the
+    command and its descendants run do."""
+    token = cookie.encode("ascii")
+    skip = exclude | {os.getpid()}
+    found: list[int] = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return found
+    for name in names:
+        if name.isdigit() and int(name) not in skip and _environ_holds(int(name), token):
+            found.append(int(name))
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group `pgid`, from /proc/<pid>/stat. A zombie
+    still counts for killpg(), but has nothing left to terminate: its reaper is elsewhere."""
+    found: list[int] = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return found
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in b"ZXx":
+            found.append(int(name))
+    return found
+
+
+def claim(pid: int, cookie: str) -> int | None:
+    """A pidfd for `pid` if it still carries `cookie` once the pidfd is open, else None.
+    Checked in that order, the pidfd cannot stand for a process that reused the pid after
+    the scan (a holder that died meanwhile makes signalling it fail, harmlessly)."""
+    fd = pidfd_open(pid)
+    if fd is not None and not _environ_holds(pid, cookie.encode("ascii")):
+        close_quietly(fd)
+        return None
+    return fd
+
+
+def signal_holder(pid: int, cookie: str, signum: int) -> int | None:
+    """Signal `pid` if it still carries `cookie`; return its pidfd (to wait on and signal
+    again), or None when it is gone or the kernel has no pidfds. Without pidfds the pid is
+    signalled right after its cookie is checked again: a pid reused in between is the one
+    case pwsup could signal a stranger, and only on kernels before 5.3."""
+    if getattr(os, "pidfd_open", None) is None:
+        if _environ_holds(pid, cookie.encode("ascii")):
+            send_signal(pid, signum, group=False)
+        return None
+    fd = claim(pid, cookie)
+    if fd is not None:
+        signal_pidfd(fd, signum)
+    return fd
+
+
+def signal_pidfd(fd: int, signum: int) -> bool:
+    """Signal the process a pidfd stands for; False if it has exited."""
+    import signal
+
+    try:
+        signal.pidfd_send_signal(fd, signum)
+    except OSError:  # ESRCH: exited (a zombie counts); EPERM: not ours after all
+        return False
+    return True
+
+
+def exited(fd: int) -> bool:
+    """Whether the process of a pidfd has exited (its pidfd is readable)."""
+    import select
+
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def wait_reaped(pid: int, timeout: float) -> int | None:

@@ -13,8 +13,9 @@ inherits the `Params` and the run's state (`seed.ReporterSeed`) without any of i
 the pipe. It imports whatever it needs (requests, ...) after the fork: the parent never does.
 
 It watches the parent: EOF on the pipe before a `Finish` means the parent died (even by
-SIGKILL), and the reporter then terminates the command's process group itself — SIGTERM,
-the grace period, SIGKILL — so a dead supervisor never leaves its command running. (An
+SIGKILL), and the reporter then terminates the command's process group and every process
+carrying the run's cookie itself — SIGTERM, the grace period, SIGKILL — so a dead
+supervisor leaves neither its command nor the daemons the command started running. (An
 offline parent that is done simply kills its reporter: it has nothing to deliver.)
 
 It ignores the job-control and termination signals a process group receives together
@@ -27,11 +28,9 @@ from __future__ import annotations
 import os
 import select
 import signal
-import time
 from typing import TYPE_CHECKING, NoReturn
 
 from pwsup.ipc import messages as m
-from pwsup.supervisor import procs
 from pwsup.supervisor.deadlines import Deadlines
 from pwsup.supervisor.reporting.sink import Sink
 from pwsup.util.log import make_handler
@@ -50,11 +49,6 @@ if TYPE_CHECKING:
 _IGNORED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
             signal.SIGUSR2, signal.SIGWINCH, signal.SIGTTIN, signal.SIGTTOU, signal.SIGPIPE)
 REPORTER_NICENESS = 5
-_GROUP_POLL = 0.02
-"""How often the group is re-checked after the parent died: these processes are not our
-children, so no event tells us they are gone (the one place pwsup polls)."""
-
-
 
 class Reporter:
     """The reporter's event loop."""
@@ -155,17 +149,22 @@ class Reporter:
                                   timed_out_attempts=0, finished_at=utc_now(), shutdown=True))
 
     def _terminate_orphaned_group(self) -> None:
-        pgid, group = self.seed.pgid, self.seed.group_signals
-        if pgid is None or not procs.send_signal(pgid, signal.SIGTERM, group=group):
-            return
-        grace = self.seed.params.process_termination_grace_period
-        deadline = time.monotonic() + grace
-        while procs.send_signal(pgid, 0, group=group):
-            if time.monotonic() >= deadline:
-                self.log.warning(f"the command ignored SIGTERM for {grace:g} s: sending SIGKILL")
-                procs.send_signal(pgid, signal.SIGKILL, group=group)
-                return
-            time.sleep(_GROUP_POLL)
+        """The parent is gone: end what is left of the run — the command's process group and
+        every process carrying the run's cookie (a setsid() daemon is in another group, and
+        without the parent, the subreaper, it is no longer in pwsup's tree) — with SIGTERM,
+        the grace period, SIGKILL. --keep-descendants leaves all but the command's group be
+(its process alone, with --no-process-group-termination)."""
+        from pwsup.supervisor.sweep import Sweep
+
+        seed = self.seed
+        pgid = seed.pgid
+        group = pgid if pgid is not None and seed.group_signals else None
+        alone = (pgid,) if pgid is not None and group is None else ()
+        cookie = None if seed.params.keep_descendants else seed.cookie
+        grace = seed.params.process_termination_grace_period
+        if Sweep(group=group, cookie=cookie, pids=alone).terminate(grace):
+            self.log.warning(f"processes of the command ignored SIGTERM for {grace:g} s: "
+                             "sending SIGKILL")
 
     def _exit(self, code: int) -> NoReturn:
         try:

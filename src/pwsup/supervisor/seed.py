@@ -7,6 +7,8 @@ has to cross the pipe.
 
 from __future__ import annotations
 
+from pwsup.supervisor.procs import new_cookie
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pwsup.config.params import Params
@@ -23,6 +25,9 @@ class ReporterSeed:
         self.pgid: int | None = None
         """The running attempt's process group (or pid), to terminate if the parent dies."""
         self.group_signals = params.process_group_termination
+        self.cookie = new_cookie()
+        """The run's cookie, in the command's environment: what carries it is the run's, to
+        terminate with it (also once it left the group or the tree)."""
         self.attempt: tuple[int, int] | None = None
         """(attempt number, pid) of the running attempt."""
         self.embedded = False
