@@ -59,7 +59,8 @@ class ApiClient:
         """Make one attempt. Network errors and timeouts come back as Outcome.error."""
         try:
             response = self._session().request(
-                method, self.base_url + path, data=json.dumps(body), headers=self._headers,
+                method, self.base_url + path,
+                data=None if method == "GET" else json.dumps(body), headers=self._headers,
                 timeout=self._timeout, stream=True)
             with response:
                 content = _read_capped(response)

@@ -39,6 +39,8 @@ class Kind(enum.Enum):
     START = "start"
     UPDATE = "update"
     FINAL = "final"
+    LOOKUP = "lookup"
+    """The list of RUNNING executions, asked once before a start request is sent again."""
 
 
 class Verdict(enum.Enum):
@@ -100,10 +102,14 @@ def decide(kind: Kind, outcome: Outcome, *, retry_delay: float, conflict_delay: 
     """What one attempt's answer means, whatever the time left (`now`: the wall clock, for
     a Retry-After given as a date)."""
     status = outcome.status
+    if status is None and kind is Kind.LOOKUP:
+        return Decision(Verdict.GIVE_UP, reason=outcome.error or "network error")
     if status is None:
         return Decision(Verdict.RETRY, retry_delay, outcome.error or "network error")
     if 200 <= status < 300:
         return Decision(Verdict.DONE)
+    if kind is Kind.LOOKUP:  # one try: the start request's own retry is what matters
+        return Decision(Verdict.GIVE_UP, reason=f"HTTP {status}")
     if status == 409:
         if kind is Kind.START:
             return Decision(Verdict.CONFLICT, conflict_delay, "concurrency conflict",
@@ -157,6 +163,8 @@ class RetryPolicy:
         made while the run is being shut down gets no more than the shutdown cap."""
         if kind is Kind.START:
             return self.conflict_timeout if conflicted else self.start_timeout
+        if kind is Kind.LOOKUP:
+            return self.request_timeout
         if kind is Kind.UPDATE:
             return self.update_timeout
         timeout = self.final_timeout

@@ -100,6 +100,9 @@ def check(incoming: Incoming) -> Problems:
     if not (collection or detail):
         problems.add(None, "unknown endpoint (the wrapper only uses /api/v1/task_executions/)")
         return problems
+    if collection and incoming.method == "GET":
+        _check_listing(incoming, problems)
+        return problems
     if (collection and incoming.method != "POST") or (detail and incoming.method != "PATCH"):
         problems.add(None, f"the wrapper never sends {incoming.method} to this endpoint")
         return problems
@@ -114,6 +117,23 @@ def check(incoming: Incoming) -> Problems:
     if collection:
         _check_task(body, problems)
     return problems
+
+
+LISTING_QUERY = frozenset({"task__uuid", "status__in", "search", "limit", "offset"})
+
+
+def _check_listing(incoming: Incoming, problems: Problems) -> None:
+    """The wrapper lists executions only to find one it created whose answer was lost:
+    the RUNNING ones of its Task, with filters the server has, and no body."""
+    unknown = set(incoming.query) - LISTING_QUERY
+    if unknown:
+        problems.add(None, f"filters the server does not have (ignored there): {sorted(unknown)}")
+    if incoming.query.get("status__in") != ["RUNNING"]:
+        problems.add(None, "the lookup must ask for RUNNING executions only")
+    if not ({"task__uuid", "search"} & set(incoming.query)):
+        problems.add(None, "the lookup must name the Task (task__uuid or search)")
+    if incoming.body:
+        problems.add(None, "a GET has no body")
 
 
 def _check_headers(incoming: Incoming, problems: Problems) -> None:

@@ -67,7 +67,11 @@ class Hang(Behaviour):
 @dataclass(frozen=True)
 class Reset(Behaviour):
     """Read the request and close the socket with SO_LINGER 0: the client gets a TCP RST
-    and no response (`requests` raises ConnectionError). Nothing changes on the server."""
+    and no response (`requests` raises ConnectionError). Nothing changes on the server,
+    unless `process=True`: then the request is applied first and only its answer is lost
+    (the execution exists, but the client never learns its uuid)."""
+
+    process: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ def decide(behaviour: Behaviour | None, method: str, answer: Answer,
     if isinstance(behaviour, Hang):
         return (Decision(reset=True) if hang is None else Decision(hang=hang)), None
     if isinstance(behaviour, Reset):
-        return Decision(reset=True), None
+        return Decision(reset=True), (answer()[1] if behaviour.process else None)
     if isinstance(behaviour, Slow):
         if behaviour.response is None:
             reply, execution_uuid = answer()

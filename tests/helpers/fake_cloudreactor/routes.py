@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from .checks import Problems, auto_creates
+from .limits import field_errors
+from .listing import list_executions
 from .protocol import (
     COLLECTION_RE,
     DETAIL_RE,
@@ -44,6 +46,10 @@ def answer(state: ServerState, keys: Mapping[str, ApiKey], incoming: Incoming,
     key, failure = _authenticate(keys, incoming)
     if failure is not None or key is None:
         return failure or _insufficient(), None
+    if collection and incoming.method == "GET" and key.level_value >= TASK_LEVEL:
+        if problems and reject_violations:
+            return Reply.of(400, problems.body()), None
+        return list_executions(state, incoming, key), None
     if (collection and incoming.method != "POST") or (detail and incoming.method != "PATCH"):
         detail_text = f'Method "{incoming.method}" not allowed.'
         return Reply.of(405, detail_body(
@@ -56,10 +62,23 @@ def answer(state: ServerState, keys: Mapping[str, ApiKey], incoming: Incoming,
             return Reply.of(404, {"detail": "No TaskExecution matches the given query."}), None
         if problems and reject_violations:
             return Reply.of(400, problems.body()), execution_uuid
+        refused = _refused_fields(incoming)
+        if refused is not None:
+            return refused, execution_uuid
         return _update(state, incoming, key, execution_uuid), execution_uuid
     if problems and reject_violations:
         return Reply.of(400, problems.body()), None
+    refused = _refused_fields(incoming)
+    if refused is not None:
+        return refused, None
     return _create(state, incoming, key)
+
+
+def _refused_fields(incoming: Incoming) -> Reply | None:
+    """The 400 of the server's field validators, if a field cannot be stored."""
+    body = incoming.json if isinstance(incoming.json, dict) else {}
+    errors = field_errors(body)
+    return Reply.of(400, validation_body(errors)) if errors else None
 
 
 def _authenticate(keys: Mapping[str, ApiKey], incoming: Incoming) -> tuple[

@@ -61,7 +61,9 @@ class ReportBodies:
         if finish.stop_reason:
             body["stop_reason"] = finish.stop_reason
         if self.capture is not None:
-            body.update(self.capture.tails(_tail_lines(self.params, finish.status)))
+            tails = self.capture.tails(_tail_lines(self.params, finish.status))
+            # PostgreSQL text cannot hold NUL: one in the output would cost the report.
+            body.update({k: v.replace("\0", "\ufffd") for k, v in tails.items()})
         if self.params.send_runtime_metadata:
             body.update(execution_metadata(self.params, self.metadata.get().execution))
         return body

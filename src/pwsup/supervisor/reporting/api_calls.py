@@ -26,6 +26,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from pwsup.api.adopt import answer_may_be_lost, worth_looking
 from pwsup.api.policy import Decision, Kind, Outcome, Verdict
 
 if TYPE_CHECKING:
@@ -61,6 +62,11 @@ class Call:
         self.last_try = False
         self.last_status: int | None = None
         self.watchdog: Deadline | None = None
+        self.answer_lost = False
+        """An earlier attempt may have been applied by the server without its answer."""
+        self.before_retry: Callable[[Call, Callable[[], None]], None] | None = None
+        """Asked before a failed attempt whose answer may have been lost is acted on (retried
+        or given up): it may settle the call itself, or go on with the given function."""
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -85,10 +91,12 @@ class CallRunner:
 
     def start(self, kind: Kind, method: str, path: str, body: dict[str, Any], *,
               on_done: Callable[[Outcome], None], on_fail: Callable[[Call, Decision], None],
-              shutdown: bool = False) -> Call:
+              shutdown: bool = False,
+              before_retry: Callable[[Call, Callable[[], None]], None] | None = None) -> Call:
         """Make the first attempt now; retries follow on their own."""
         call = Call(kind, method, path, body, on_done=on_done, on_fail=on_fail,
                     shutdown=shutdown)
+        call.before_retry = before_retry
         self._submit(call)
         return call
 
@@ -160,6 +168,18 @@ class CallRunner:
             call.conflicted = True
             self.log.warning("the server reports a concurrency conflict: another execution of "
                              "this Task is running")
+        hook = call.before_retry
+        look = worth_looking(outcome.status, earlier_lost=call.answer_lost)
+        call.answer_lost = call.answer_lost or answer_may_be_lost(outcome.status)
+        if hook is not None and decision.verdict is not Verdict.DONE and look:
+            hook(call, lambda: self._act(call, outcome, decision))
+        else:
+            self._act(call, outcome, decision)
+
+    def _act(self, call: Call, outcome: Outcome, decision: Decision) -> None:
+        """Carry out the decision about one attempt's answer."""
+        if call.closed:
+            return  # settled meanwhile (an execution was adopted, or its time ran out)
         if decision.verdict is Verdict.DONE:
             call.closed = True
             call.on_done(outcome)

@@ -27,6 +27,7 @@ import random
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from pwsup.api.adopt import find_ours, lookup_path
 from pwsup.api.client import ApiClient
 from pwsup.api.policy import Decision, Kind, Outcome, RetryPolicy, Verdict
 from pwsup.exitcodes import FAILURE, NOPERM, TEMPFAIL
@@ -37,6 +38,7 @@ from pwsup.supervisor.reporting.api_calls import Call, CallRunner
 from pwsup.supervisor.reporting.api_updates import EXECUTIONS, RunningUpdates, execution_path
 from pwsup.supervisor.reporting.log_capture import LogCapture
 from pwsup.supervisor.reporting.rollbar import RollbarReporter
+from pwsup.supervisor.reporting.sanitize import STATUS_KEYS, without_status
 from pwsup.supervisor.reporting.sink import Sink
 from pwsup.supervisor.reporting.status_listener import StatusParser, listen, receive_all
 
@@ -137,8 +139,28 @@ class ApiSink(Sink):
             method, path = "PATCH", f"{EXECUTIONS}{quote(p.task_execution_uuid)}/"
         else:
             method, path = "POST", EXECUTIONS
-        self.start_call = self.calls.start(Kind.START, method, path, body,
-                                           on_done=self._started, on_fail=self._start_failed)
+        self.start_call = self.calls.start(
+            Kind.START, method, path, body, on_done=self._started, on_fail=self._start_failed,
+            before_retry=None if attach else self._look_for_ours)
+
+    def _look_for_ours(self, call: Call, go_on: Callable[[], None]) -> None:
+        """The start's answer may be lost: before it is sent again (or given up), look for
+        the execution it may have created, and adopt it (see `pwsup.api.adopt`)."""
+        task = call.body.get("task")
+        path = lookup_path(task if isinstance(task, dict) else {})
+
+        def found(outcome: Outcome) -> None:
+            ours = find_ours(outcome.body, call.body)
+            if ours is None or call.closed:
+                go_on()
+                return
+            self.log.warning(f"the answer to the start request was lost; the execution it "
+                             f"created ({ours['uuid']}) is adopted")
+            call.closed = True
+            self._started(Outcome(201, body=ours))
+
+        self.calls.start(Kind.LOOKUP, "GET", path, {}, on_done=found,
+                         on_fail=lambda _call, _decision: go_on())
 
     def _started(self, outcome: Outcome) -> None:
         body = outcome.body if isinstance(outcome.body, dict) else {}
@@ -197,6 +219,14 @@ class ApiSink(Sink):
         self.reply(m.FinishDelivered(True))
 
     def _final_failed(self, call: Call, decision: Decision) -> None:
+        if call.last_status == 400 and STATUS_KEYS.intersection(call.body):
+            # Status values the server cannot take must not cost the run its outcome.
+            self.log.warning(f"the server refused the final report's status values "
+                             f"({decision.reason}); sending it without them")
+            self.final_call = self.calls.start(
+                Kind.FINAL, call.method, call.path, without_status(call.body),
+                on_done=self._final_done, on_fail=self._final_failed, shutdown=call.shutdown)
+            return
         if call.last_status == 409:  # e.g. after a stop on the server: it keeps its status
             self.log.info(f"the server kept its own final status ({decision.reason})")
             self.reply(m.FinishDelivered(False, decision.reason))

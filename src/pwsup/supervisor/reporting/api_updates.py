@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from pwsup.api.policy import Kind, Verdict
 from pwsup.ipc import messages as m
+from pwsup.supervisor.reporting.sanitize import Sanitizer, without_status
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,6 +60,10 @@ class RunningUpdates:
         self.status_timer: Deadline | None = None
         self.resume_at: float | None = None
         self.last_status_sent: float | None = None
+        self.sanitizer = Sanitizer(log.warning)
+        self.refused = 0
+        """How many times the server refused status values (a 400): each time they are
+        dropped and the update is sent again without them."""
 
     def begin(self, uuid: str) -> None:
         """The execution exists: updates may go out, and heartbeats start."""
@@ -74,6 +79,7 @@ class RunningUpdates:
 
     def status(self, fields: dict[str, Any]) -> None:
         """New status values: send them now if the interval allows, else with a heartbeat."""
+        fields = self.sanitizer.fields(fields)
         if not fields:
             return
         self.pending.update(fields)
@@ -130,9 +136,10 @@ class RunningUpdates:
         fields = self.queue.popleft()
         sent = dict(self.pending)
         body = {"status": "RUNNING", **sent, **fields}
-        self.call = self.calls.start(Kind.UPDATE, "PATCH", self.path, body,
-                                     on_done=lambda outcome: self._delivered(sent, outcome),
-                                     on_fail=self._failed)
+        self.call = self.calls.start(
+            Kind.UPDATE, "PATCH", self.path, body,
+            on_done=lambda outcome: self._delivered(sent, outcome),
+            on_fail=lambda call, decision: self._failed(call, decision, fields, sent))
 
     def _delivered(self, sent: dict[str, Any], outcome: Outcome) -> None:
         if sent:
@@ -145,7 +152,11 @@ class RunningUpdates:
         self._schedule_heartbeat()
         self._send_status_when_allowed()
 
-    def _failed(self, call: Call, decision: Decision) -> None:
+    def _failed(self, call: Call, decision: Decision, fields: dict[str, Any],
+                sent: dict[str, Any]) -> None:
+        if call.last_status == 400 and sent:
+            self._refused(fields, sent, decision)
+            return
         if decision.verdict is Verdict.STOPPED:
             self.queue.clear()
             if self.heartbeat is not None:
@@ -157,6 +168,21 @@ class RunningUpdates:
                            + ("updates stop" if delay is None else
                               f"updates resume in {delay:g} s"))
             self.resume_at = float("inf") if delay is None else time.monotonic() + delay
+        self._over()
+
+    def _refused(self, fields: dict[str, Any], sent: dict[str, Any],
+                 decision: Decision) -> None:
+        """The server refused an update carrying status values: they are what it could
+        not take (the rest of the body it takes on every heartbeat), so they are dropped
+        and the update goes again at once without them — a bad value never costs the
+        heartbeat, the later values or the final report."""
+        self.refused += 1
+        self.log.warning(f"the server refused status values ({decision.reason}); "
+                         f"sending the update without them: {sorted(sent)}")
+        for key, value in sent.items():
+            if self.pending.get(key) == value:
+                del self.pending[key]
+        self.queue.appendleft(without_status(fields))
         self._over()
 
     def _over(self) -> None:

@@ -74,6 +74,8 @@ class StatusParser:
             return self._drop("it is not UTF-8")
         except ValueError:
             return self._drop("it is not JSON")
+        except RecursionError:  # nested deeper than the parser can follow
+            return self._drop("it is nested too deeply")
         if not isinstance(value, dict):
             return self._drop("it is not a JSON object")
         fields: dict[str, Any] = {}
