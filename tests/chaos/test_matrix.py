@@ -12,7 +12,7 @@ conftest.py), injects the fault, and then states what must have happened in an `
 2. The exit code is the documented one (README "Exit codes"; a negative code is pwsup
    itself killed by that signal).
 3. Nothing of the run is left: every process of pwsup's tree is gone within a bound (and,
-   when pwsup exited by itself, nothing but a dying reporter outlived it), no zombie is
+   when pwsup exited by itself, nothing outlived it, its reporter included), no zombie is
    left among the test's children after reaping, and the test process has no descendant.
 4. The final report: delivered exactly once when the API recovers in time (the fake server
    counts final-status PATCHes answered 2xx), and logged as lost otherwise ("could not be
@@ -630,9 +630,9 @@ class Chaos:
             took = run.exited_at - self.fault_at
             assert took >= expect.not_before, (
                 f"exited {took:.3f} s after the fault, before {expect.not_before} s\n{why()}")
-        # 3. nothing left: at pwsup's own exit nothing but a dying reporter; then nothing.
+        # 3. nothing left: at pwsup's own exit nothing (it reaps its reporter); then nothing.
         if code >= 0:
-            outlived = [(p.pid, cmd) for p, cmd in at_exit if not reporter_title(cmd)]
+            outlived = [(p.pid, cmd) for p, cmd in at_exit]
             assert not outlived, f"still running when pwsup exited: {outlived}\n{why()}"
         self.track(everything=True)
         try:
@@ -727,13 +727,6 @@ def wait_for_exit(run: Running, timeout: float) -> list[tuple[procs.Proc, str]]:
     alive = [p for p in map(procs.Proc.of, procs.pid_tree(os.getpid()))
              if p.alive() and not exiting(p.pid)]
     return [(p, p.cmdline() or "") for p in alive]
-
-
-def reporter_title(cmdline: str) -> bool:
-    """Whether a process outliving pwsup is its reporter on its way out: titled "pwsup
-    reporter: ..." — or still "pwsup: ...", pwsup's own title, when the reporter (forked
-    last, and niced) has not had a CPU yet to take its own before pwsup exited."""
-    return cmdline.startswith(("pwsup reporter", "pwsup: "))
 
 
 PF_EXITING = 0x4
@@ -1075,7 +1068,7 @@ def fd_sweep(c: Chaos, online: bool) -> None:
             problems.append(f"{limit}: hangs")
             procs.kill_tree(run.pid)
             continue
-        survivors = [(p, cmd) for p, cmd in at_exit if not reporter_title(cmd)]
+        survivors = list(at_exit)
         ran = "ready" in run.lines("out")
         err = run.stderr
         last = (err.strip().splitlines() or [""])[-1]
