@@ -50,8 +50,8 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         from pwsup.supervisor.refresh import Refresh
 
         resolved = _resolve(loaded.params, environ, log)
-        if resolved is None:
-            return exitcodes.CONFIG
+        if isinstance(resolved, int):
+            return resolved
         outputs = resolved.written
         refresh = Refresh(environ, time.monotonic(), outputs)
         # Settings may come from secrets too: load again from the resolved environment.
@@ -79,19 +79,30 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         _remove(outputs)
 
 
-def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved | None:
-    """Resolve secrets in a resolver process; None (after logging why) if the run must not
-    start. A signal meanwhile ends pwsup at once, and the resolver with it."""
+def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved | int:
+    """Resolve secrets in a resolver process; pwsup's exit code (after logging why) if the
+    run must not start: 78 when they cannot be resolved, 71 when no resolver can be
+    started, 128+N when signal N stops pwsup meanwhile (the resolver is killed at once)."""
     import signal
 
-    from pwsup.supervisor.resolver import resolve_in_child
+    from pwsup.supervisor.forking import ForkError
+    from pwsup.supervisor.resolver import Stopped, resolve_in_child
+    from pwsup.supervisor.signals import StopWatch, signal_name
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
-        resolved = resolve_in_child(params, environ)
+        with StopWatch() as stops:
+            resolved = resolve_in_child(params, environ, stops)
+    except Stopped as e:
+        log.info(f"received {signal_name(e.signum)} while resolving secrets: "
+                 "nothing was started")
+        return exitcodes.SIGNAL_BASE + e.signum
+    except ForkError as e:
+        log.error(f"{e}; nothing was started")
+        return exitcodes.OS_ERROR
     except (RuntimeError, ValueError, KeyError) as e:
         log.error(f"secrets could not be resolved: {e}; nothing was started")
-        return None
+        return exitcodes.CONFIG
     for secret in resolved.secrets:
         log.add_secret(secret)
     for failure in resolved.failures:
@@ -100,7 +111,7 @@ def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved |
         log.error("nothing was started (exit code 78); --no-fail-fast-config-resolution "
                   "runs the command without the variables that failed")
         _remove(resolved.written)
-        return None
+        return exitcodes.CONFIG
     return resolved
 
 

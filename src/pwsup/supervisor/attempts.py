@@ -16,6 +16,7 @@ from pwsup.config import childenv, values
 from pwsup.supervisor import procs
 from pwsup.supervisor.child import SpawnError, SpawnRequest, spawn
 from pwsup.supervisor.ending import attempt_ended
+from pwsup.supervisor.forking import ForkError
 from pwsup.supervisor.state import Attempt, Phase, Status
 from pwsup.util.log import DEBUG
 
@@ -59,7 +60,7 @@ class AttemptRunner:
             pid = spawn(request, run.signals)
         except OSError as e:  # pwsup's own resources (pipes, fork), not the command's fault
             run.log.error(f"could not start the command: {e.strerror or e}")
-            self.ending.abandon(exitcodes.OS_ERROR)
+            self.ending.cannot_start()
             return
         except SpawnError as e:
             run.log.error(f"could not start the command: {e}")
@@ -78,8 +79,8 @@ class AttemptRunner:
     def _on_time_limit(self) -> None:
         run = self.run
         attempt = run.attempt
-        if attempt is None or not attempt.running:
-            return
+        if attempt is None or not attempt.running or run.stop_signal is not None:
+            return  # a stop signal came first: it decided the attempt, and its grace runs
         attempt.timed_out = True
         run.log.warning(f"attempt {attempt.number} exceeded its time limit of "
                         f"{run.params.process_timeout:g} s: sending SIGTERM")
@@ -135,19 +136,22 @@ class AttemptRunner:
         assert attempt is not None
         assert attempt.exit_code is not None
         code = attempt.exit_code
-        if run.stop_signal is not None:
-            self.ending.finish(Status.ABORTED, code)
-            return
-        if run.server_stop is not None:
+        stopped = run.stop_signal is not None
+        if run.server_stop is not None and not stopped:
             self.ending.finish(Status.ABORTED, exitcodes.TEMPFAIL)
             return
+        # The time limit, when it came before any stop signal, decided the attempt: a stop
+        # signal during its grace period only rules out a retry.
         if attempt.timed_out:
             run.timed_out_attempts += 1
+        elif stopped:
+            self.ending.finish(Status.ABORTED, code)
+            return
         elif code != 0:
             run.failed_attempts += 1
         if code == 0 and not attempt.timed_out:
             self.ending.finish(Status.SUCCEEDED, 0)
-        elif self._attempts_left():
+        elif not stopped and self._attempts_left():
             self._schedule_retry(attempt, code)
         elif attempt.timed_out:
             self.ending.finish(Status.TERMINATED_AFTER_TIME_OUT, exitcodes.TIMED_OUT)
@@ -176,10 +180,19 @@ class AttemptRunner:
             self.retry.cancel()
 
     def _retry_now(self) -> None:
-        if self.secrets is not None and self.secrets.under_way():
+        if self._fresh_secrets_under_way():
             self.retry_due = True  # start once the fresh secrets are in
         else:
             self.start()
+
+    def _fresh_secrets_under_way(self) -> bool:
+        if self.secrets is None:
+            return False
+        try:
+            return self.secrets.under_way()
+        except ForkError as e:  # the retry's own fork will tell whether any is left
+            self.run.log.error(f"{e}; retrying with the previous values")
+            return False
 
     def on_resolver_readable(self) -> None:
         """The resolver sent more; once the fresh secrets are all in, a due retry starts."""

@@ -54,6 +54,15 @@ class Ending:
         run.reporter.kill()
         run.exit_code, run.phase = exit_code, Phase.DONE
 
+    def cannot_start(self) -> None:
+        """pwsup could not start an attempt (out of processes, memory or descriptors): the
+        run fails with 71, and the server hears of it when a reporter is there to tell it
+        (the parent itself never speaks to the server)."""
+        if self.run.params.online and self.run.reporter.channel is not None:
+            self.finish(Status.FAILED, exitcodes.OS_ERROR)
+        else:
+            self.abandon(exitcodes.OS_ERROR)
+
     def finish(self, status: Status, exit_code: int, *, report: bool = True) -> None:
         run, params = self.run, self.run.params
         extra: dict[str, object] = {}

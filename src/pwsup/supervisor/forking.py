@@ -20,8 +20,9 @@ The child starts with every signal still blocked: `child(mask)` sets what it nee
 restores `mask` (the forking thread's mask before the fork) or whichever mask it wants.
 
 A fork that fails (EAGAIN under `RLIMIT_NPROC`, ENOMEM) raises `ForkError`, which is both
-a `PwsupError` and the `OSError` it stands for, with a message that names what could not
-be started.
+a `PwsupError` and the `OSError` it stands for: its `strerror` is the system's words, and
+its text is the one line a user reads, "could not start the reporter: Resource temporarily
+unavailable", naming what could not be started.
 """
 
 from __future__ import annotations
@@ -45,7 +46,18 @@ _ALL_SIGNALS = signal.valid_signals()
 
 
 class ForkError(PwsupError, OSError):
-    """`fork()` failed: out of processes or memory. `errno` is the system's."""
+    """`fork()` failed: out of processes or memory. `errno` and `strerror` are the
+    system's; `what` names the process that could not be started."""
+
+    def __init__(self, number: int, what: str) -> None:
+        super().__init__(number, os.strerror(number))
+        self.what = what
+
+    def __str__(self) -> str:
+        return f"could not start {self.what}: {self.strerror}"
+
+    def __reduce__(self) -> tuple[type[ForkError], tuple[int, str]]:
+        return ForkError, (self.errno or 0, self.what)
 
 
 def fork(child: Callable[[set[int]], int], *, what: str,
@@ -63,7 +75,7 @@ def fork(child: Callable[[set[int]], int], *, what: str,
         if pid == 0:
             _enter_child(child, mask, parent, death_signal, close_fds)
     except OSError as e:
-        raise ForkError(e.errno, f"cannot start {what}: {e.strerror}") from None
+        raise ForkError(e.errno or 0, what) from None
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     return pid

@@ -46,6 +46,7 @@ from pwsup import exitcodes
 from pwsup.supervisor import procs
 from pwsup.supervisor.attempts import AttemptRunner
 from pwsup.supervisor.ending import Ending
+from pwsup.supervisor.forking import ForkError
 from pwsup.supervisor.leftovers import Leftovers
 from pwsup.supervisor.reporter_watch import ReporterWatch
 from pwsup.supervisor.signals import STOPPING, signal_name
@@ -91,11 +92,30 @@ class Supervisor(RunState):
             self._setup()
             while self.phase is not Phase.DONE:
                 self._poll_once()
+        except ForkError as e:  # e.g. a reporter restart: out of processes is no traceback
+            self.log.error(f"{e}; stopping")
+            self.ending.abandon(exitcodes.OS_ERROR)
         finally:
             self.take_terminal_back()
             self._remove_input_file()
+            self._stop_resolver()
+            self._reap_command()
             self._reap_reporter()
         return self.exit_code
+
+    def _stop_resolver(self) -> None:
+        """A resolver still fetching fresh secrets has nothing left to give: SIGKILL it and
+        reap it, so that no process of this run outlives it, not even a zombie."""
+        if self.secrets is not None and self.secrets.resolving is not None:
+            self.secrets.resolving.kill()
+            self.secrets.resolving = None
+
+    def _reap_command(self) -> None:
+        """A command abandoned (pwsup ran out of processes, memory or descriptors) was sent
+        SIGKILL: reap it too, within the same bound as the reporter."""
+        attempt = self.attempt
+        if attempt is not None and attempt.running:
+            procs.wait_reaped(attempt.pid, REAP_WAIT)
 
     def _reap_reporter(self) -> None:
         """Leave no reporter behind, not even a zombie: by now it has exited or been sent
@@ -125,7 +145,12 @@ class Supervisor(RunState):
             return
         try:
             self._set_up_process()
-        except OSError as e:  # out of file descriptors or processes: say so, start nothing
+        except ForkError as e:  # "could not start the reporter: ..."
+            started = self.attempt is not None and self.attempt.running
+            self.log.error(f"{e}; " + ("stopping the command" if started
+                                       else "nothing was started"))
+            self.ending.abandon(exitcodes.OS_ERROR)
+        except OSError as e:  # out of file descriptors: say so, start nothing
             self.log.error(f"pwsup could not set itself up: {e.strerror or e}; "
                            "nothing was started")
             self.ending.abandon(exitcodes.OS_ERROR)
@@ -224,9 +249,12 @@ class Supervisor(RunState):
             self.runner.arm_escalation(attempt)
         elif self.phase is Phase.STARTING or (self.phase is Phase.RUNNING and attempt is None):
             self.ending.finish(Status.ABORTED, exitcodes.SIGNAL_BASE + signum)  # nothing running
-        elif self.phase is Phase.WAITING:
+        elif self.phase is Phase.WAITING:  # no retry: the last attempt's exit status stands
             self.runner.cancel_retry()
+            self._stop_resolver()
             last = attempt.exit_code if attempt is not None else None
+            if attempt is not None and attempt.timed_out:
+                last = exitcodes.TIMED_OUT
             self.ending.finish(Status.ABORTED,
                                last if last is not None else exitcodes.SIGNAL_BASE + signum)
         elif self.phase is Phase.REPORTING:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 
+from pwsup.errors import PwsupError
 from pwsup.supervisor import forking
 
 TYPE_CHECKING = False
@@ -25,6 +26,21 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pwsup.config.params import Params
+    from pwsup.supervisor.signals import StopWatch
+
+
+KILL_WAIT = 1.0
+"""The longest pwsup waits for a resolver it sent SIGKILL to be gone (a millisecond, unless
+it is in uninterruptible sleep)."""
+
+
+class Stopped(PwsupError):
+    """A stop signal came while the secrets were being resolved: the resolver is gone and
+    nothing may start. `signum` is the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by signal {signum} while resolving secrets")
+        self.signum = signum
 
 
 class Resolved:
@@ -76,6 +92,16 @@ class ResolverProcess:
                 self._chunks.append(chunk)
         return True
 
+    def kill(self) -> None:
+        """Stop it at once and reap it: its answer is no longer wanted."""
+        from pwsup.supervisor import procs
+
+        if not self.done:
+            procs.send_signal(self.pid, signal.SIGKILL, group=False)
+            self.done = True
+            os.close(self.fd)
+        procs.wait_reaped(self.pid, KILL_WAIT)
+
     def result(self) -> Resolved:
         """The answer; RuntimeError if the resolver died without giving one."""
         import json
@@ -87,13 +113,23 @@ class ResolverProcess:
                         data["secrets"], data["written"])
 
 
-def resolve_in_child(params: Params, environ: Mapping[str, str]) -> Resolved:
-    """Run a resolver and wait for its answer (before anything else has started)."""
+def resolve_in_child(params: Params, environ: Mapping[str, str],
+                     stops: StopWatch | None = None) -> Resolved:
+    """Run a resolver and wait for its answer (before anything else has started).
+
+    With `stops`, a stop signal ends the wait at once: the resolver is killed and reaped,
+    and `Stopped` is raised, so that no secret is fetched or written after pwsup was told
+    to stop, and nothing of the run outlives it."""
     import select
 
     process = ResolverProcess(params, environ)
+    watched = [process.fd] if stops is None else [process.fd, stops.fd]
     while not process.read():
-        select.select([process.fd], [], [])
+        ready, _, _ = select.select(watched, [], [])
+        signum = stops.stop_signal() if stops is not None and stops.fd in ready else None
+        if signum is not None:
+            process.kill()
+            raise Stopped(signum)
     os.waitpid(process.pid, 0)
     return process.result()
 

@@ -105,6 +105,48 @@ class SignalSetup:
         signal.pthread_sigmask(signal.SIG_SETMASK, self.original_mask)
 
 
+class StopWatch:
+    """Context manager for the time before the loop exists (secrets being resolved): the
+    signals pwsup forwards wake `fd` instead of killing pwsup outright, so a stop signal
+    can end the resolver too and leave no output file half done; the others (HUP, USR1...)
+    have no command to go to yet and are dropped. A signal ignored by whoever started pwsup
+    stays ignored. Everything is put back on the way out, so the loop's `SignalSetup`
+    records what pwsup was given."""
+
+    def __enter__(self) -> StopWatch:
+        self._saved: dict[int, Any] = {}
+        self.fd, self._write_fd = os.pipe()
+        os.set_blocking(self.fd, False)
+        os.set_blocking(self._write_fd, False)
+        self._previous_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        for signum in FORWARDED:
+            handler = signal.getsignal(signum)
+            if handler is not signal.SIG_IGN and handler is not None:  # None: not Python's
+                self._saved[signum] = handler
+                signal.signal(signum, _noop)
+        self._mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, self._saved)
+        return self
+
+    def stop_signal(self) -> int | None:
+        """The first stop signal received so far, if any (the others are dropped)."""
+        while True:
+            try:
+                data = os.read(self.fd, 512)
+            except BlockingIOError:
+                return None
+            for signum in data:
+                if signum in STOPPING:
+                    return signum
+
+    def __exit__(self, *exc: object) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        os.close(self.fd)
+        os.close(self._write_fd)
+
+
 class BlockedSignals:
     """Context manager: block every signal, e.g. across fork, restoring the mask after.
 
