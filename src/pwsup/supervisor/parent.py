@@ -101,6 +101,8 @@ class Supervisor(RunState):
             self._stop_resolver()
             self._reap_command()
             self._reap_reporter()
+            if self.drain is not None:
+                self.drain.finish()
         return self.exit_code
 
     def _stop_resolver(self) -> None:
@@ -193,6 +195,8 @@ class Supervisor(RunState):
             handlers[fd] = lambda fd=fd: self.leftovers.on_exit(fd)  # type: ignore[misc]
         if self.secrets is not None and self.secrets.resolving is not None:
             handlers[self.secrets.resolving.fd] = self.runner.on_resolver_readable
+        if self.drain is not None:
+            self._watch_drain(poller, handlers)
         for fd in handlers:
             poller.register(fd, select.POLLIN)
         timeout = self.deadlines.next_timeout()
@@ -203,6 +207,16 @@ class Supervisor(RunState):
             elif channel is not None and fd == channel.write_fd:
                 channel.flush()
         self.deadlines.fire_due()
+
+    def _watch_drain(self, poller: select.poll, handlers: dict[int, Callable[[], None]]) -> None:
+        """Captured output to pass through: read what can be written now, wait for the rest."""
+        drain = self.drain
+        assert drain is not None
+        ready, blocked = drain.split()
+        for source in ready:
+            handlers[source] = lambda source=source: drain.copy(source)  # type: ignore[misc]
+        for target in blocked:
+            poller.register(target, select.POLLOUT)
 
     # -- signals and reaping --------------------------------------------------------------
 

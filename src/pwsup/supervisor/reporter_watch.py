@@ -43,7 +43,17 @@ class ReporterWatch:
         if run.attempt is not None and run.attempt.pidfd is not None:
             close.append(run.attempt.pidfd)
         run.reporter_exited = False
-        run.reporter.start(tuple(close))
+        if run.reporter.restarts == 0:
+            run.reporter.start(tuple(close))  # a first start that fails ends the run (71)
+            return
+        from pwsup.supervisor.forking import ForkError
+
+        try:
+            run.reporter.start(tuple(close))
+        except ForkError as e:  # mid-run: the command goes on; try again later, or without
+            run.log.warning(f"{e}; the command runs on")
+            run.reporter_exited = True
+            self._on_lost()
 
     def on_readable(self) -> None:
         run = self.run
@@ -100,6 +110,11 @@ class ReporterWatch:
 
     def _carry_on_without_reporter(self) -> None:
         run = self.run
+        capture = run.reporter.seed.capture
+        if capture is not None and run.drain is None:
+            from pwsup.supervisor.drain import OutputDrain  # nobody else reads those pipes now
+
+            run.drain = OutputDrain(capture)
         if run.phase is Phase.STARTING:
             if run.params.prevent_offline_execution:
                 self.ending.finish(Status.ABORTED, exitcodes.FAILURE, report=False)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from pwsup.config.params import Params
     from pwsup.supervisor.deadlines import Deadline
+    from pwsup.supervisor.drain import OutputDrain
     from pwsup.util.log import Log
 
 
@@ -103,6 +104,8 @@ class RunState:
         self.tty: int | None = None
         self.output: tuple[int, int] | None = None
         """Write ends of the capture pipes handed to each attempt as stdout and stderr."""
+        self.drain: OutputDrain | None = None
+        """The captured output passed through by the parent, once the reporter is gone."""
         self.input = values.input_text(params, environ)
 
     def signal_command(self, attempt: Attempt, signum: int) -> None:
