@@ -31,6 +31,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from pwsup._version import __version__
 from pwsup.config.loader import derive, env_values, needs_resolution, validate_embedded
 from pwsup.config.params import Params, option_specs
 from pwsup.errors import PwsupError
@@ -172,6 +173,16 @@ def _execution_uuid_from_input(value: object) -> str | None:
 
 class ProcWrapper:
     """Runs a function under supervision and reports it, like proc_wrapper's ProcWrapper."""
+
+    WRAPPER_FAMILY = "pwsup"
+    VERSION = __version__
+    STATUS_RUNNING = "RUNNING"
+    STATUS_SUCCEEDED = "SUCCEEDED"
+    STATUS_FAILED = "FAILED"
+    STATUS_TERMINATED_AFTER_TIME_OUT = "TERMINATED_AFTER_TIME_OUT"
+    STATUS_MARKED_DONE = "MARKED_DONE"
+    STATUS_EXITED_AFTER_MARKED_DONE = "EXITED_AFTER_MARKED_DONE"
+    STATUS_ABORTED = "ABORTED"
 
     def __init__(self, params: ProcWrapperParams | None = None,
                  runtime_metadata_fetcher: object = None, config_resolver: object = None,
