@@ -29,10 +29,13 @@ import json
 import logging
 import os
 import time
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from pwsup._version import __version__
 from pwsup.config.loader import derive, env_values, needs_resolution, validate_embedded
 from pwsup.config.params import Params, option_specs
+from pwsup.embedded.logtail import LogTails
 from pwsup.errors import PwsupError
 from pwsup.status import DEFAULT_PORT as DEFAULT_STATUS_UPDATE_PORT
 from pwsup.status import StatusUpdater
@@ -136,6 +139,12 @@ def _config_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
             for sub_key, name in _SUB_OBJECTS[key].items():
                 if sub_key in value:
                     found[name] = value[sub_key]
+            environment = value.get("run_environment") if key == "task" else None
+            if isinstance(environment, dict):
+                for sub_key in ("name", "uuid"):
+                    if sub_key in environment:
+                        found[f"auto_create_task_run_environment_{sub_key}"] = \
+                            environment[sub_key]
         elif isinstance(key, str) and (name := _ALIASES.get(key, key)) in _SPECS:
             found[name] = value
     return found
@@ -161,6 +170,14 @@ def build_params(wrapper_params: ProcWrapperParams, environ: Mapping[str, str],
     return params
 
 
+def _has_locations(config: Mapping[str, Any], params: Params) -> bool:
+    """Whether the initial configuration holds anything to resolve."""
+    if params.config_locations:
+        return True
+    suffix = params.resolved_config_property_name_suffix
+    return bool(params.resolve_secrets and suffix and suffix in json.dumps(config, default=str))
+
+
 def _execution_uuid_from_input(value: object) -> str | None:
     """`cloudreactor_context.proc_wrapper_params.task_execution.uuid` of a dict input."""
     for key in ("cloudreactor_context", "proc_wrapper_params", "task_execution", "uuid"):
@@ -172,6 +189,16 @@ def _execution_uuid_from_input(value: object) -> str | None:
 
 class ProcWrapper:
     """Runs a function under supervision and reports it, like proc_wrapper's ProcWrapper."""
+
+    WRAPPER_FAMILY = "pwsup"
+    VERSION = __version__
+    STATUS_RUNNING = "RUNNING"
+    STATUS_SUCCEEDED = "SUCCEEDED"
+    STATUS_FAILED = "FAILED"
+    STATUS_TERMINATED_AFTER_TIME_OUT = "TERMINATED_AFTER_TIME_OUT"
+    STATUS_MARKED_DONE = "MARKED_DONE"
+    STATUS_EXITED_AFTER_MARKED_DONE = "EXITED_AFTER_MARKED_DONE"
+    STATUS_ABORTED = "ABORTED"
 
     def __init__(self, params: ProcWrapperParams | None = None,
                  runtime_metadata_fetcher: object = None, config_resolver: object = None,
@@ -192,9 +219,24 @@ class ProcWrapper:
             else override_params_from_config
         self.isolated = isolated
         self.config: dict[str, Any] = dict(self.wrapper_params.initial_config)
-        self.params = build_params(self.wrapper_params, self.environ, {})
+        self.params = build_params(self.wrapper_params, self.environ,
+                                   self.config if self.use_config else {})
+        self._reflect(self.params)
         self.monitor: EmbeddedMonitor | None = None
-        self._last_status_at: str | None = None
+        self.tails = LogTails()
+        # proc_wrapper's public counters, read by callers (between attempts, for example)
+        self.attempt_count = 0
+        self.failed_count = 0
+        self.timeout_count = 0
+        self.timed_out = False
+        self.task_execution_uuid: str | None = self.params.task_execution_uuid
+        self.resolved_env: dict[str, str] = self.environ
+
+    def _reflect(self, params: Params) -> None:
+        """Show the settings in effect on the caller's ProcWrapperParams, as proc_wrapper
+        does; values set in code stay the ones set in code."""
+        for name in _SPECS:
+            object.__setattr__(self.wrapper_params, name, getattr(params, name))
 
     # -- the call -----------------------------------------------------------------------------
 
@@ -204,15 +246,29 @@ class ProcWrapper:
             raise TypeError("managed_call needs a callable")
         if data is None and self.input_value is not _UNSET:
             data = self.input_value
-        params, config = self._prepare(data)
+        params, config, written = self._prepare(data)
+        try:
+            return self._call(fun, data, params, config)
+        finally:
+            from pwsup.embedded.resolving import remove_outputs
+
+            remove_outputs(written)
+
+    def _call(self, fun: Callable[..., Any], data: Any, params: Params,
+              config: dict[str, Any]) -> Any:
         self.params, self.config = params, config
+        self._reflect(params)
+        self.attempt_count = self.failed_count = 0
+        self.task_execution_uuid = params.task_execution_uuid
         self.monitor = self._start_monitor(params, data)
         failures = 0
         while True:
+            self.attempt_count += 1
             try:
                 result = self._attempt(fun, data, config)
             except Exception:
                 failures += 1
+                self.failed_count = failures
                 if params.max_attempts is not None and failures >= params.max_attempts:
                     self._finish("FAILED", failures)
                     raise
@@ -228,20 +284,44 @@ class ProcWrapper:
                              {"output_value": output} if output is not None else {})
                 return result
 
-    def _prepare(self, data: Any) -> tuple[Params, dict[str, Any]]:
+    def get_embedded_logging_handler(self) -> logging.Handler:
+        """A logging handler whose records become the call's log tail in the final report
+        (the error tail when `merge_stdout_and_stderr_logs` is off)."""
+        return self.tails.handler(self.params)
+
+    def debug_output(self, msg: str) -> None:
+        """Add a line to the call's debug log tail."""
+        self.tails.add(self.params, msg)
+
+    def make_process_env(self) -> dict[str, str]:
+        """The environment a command started by the function should get: the resolved
+        environment plus the `PROC_WRAPPER_*` variables wrapped mode gives its command."""
+        from pwsup.config.childenv import build
+
+        return build(self.params, self.resolved_env, execution_uuid=self.task_execution_uuid)
+
+    def _prepare(self, data: Any) -> tuple[Params, dict[str, Any], list[str]]:
+        """Resolve (in a child), then settle the settings: the params, the function's
+        `config` (with the resolved environment under `ENV`), the output files written."""
         config = dict(self.wrapper_params.initial_config)
         environ = self.environ
         first = build_params(self.wrapper_params, environ, config)
-        from pwsup.supervisor import resolver
+        written: list[str] = []
+        if needs_resolution(first, environ) or _has_locations(config, first):
+            from pwsup.embedded import resolving
 
-        if needs_resolution(first, environ) or first.config_locations:
-            resolved = resolver.resolve_in_child(first, environ)
+            resolved = resolving.resolve(first, environ, config)
             if resolved.failures and first.fail_fast_config_resolution:
                 raise ConfigurationError([f"could not resolve {f}" for f in resolved.failures])
-            environ, config = resolved.env, {**config, **resolved.config}
+            environ, config = resolved.env, resolved.config
+            written = resolving.write_outputs(first, resolved)
+        elif first.config_property_name_for_env:
+            config[first.config_property_name_for_env] = dict(environ)
+        self.resolved_env = environ
+        source = data if self.input_value is _UNSET else self.input_value
         params = build_params(self.wrapper_params, environ, config if self.use_config else {},
-                              data if self.override_params_from_input else None)
-        return params, config
+                              source if self.override_params_from_input else None)
+        return params, config, written
 
     def _start_monitor(self, params: Params, data: Any) -> EmbeddedMonitor | None:
         if not params.online:
@@ -252,8 +332,10 @@ class ProcWrapper:
         monitor = EmbeddedMonitor.for_params(params, make_log(params),
                                              self.runtime_context)
         sent = json.loads(json.dumps(data, default=str)) if params.send_input_value else None
-        if monitor.begin(sent) is None:
+        uuid = monitor.begin(sent)
+        if uuid is None:
             return None
+        self.task_execution_uuid = uuid
         return monitor
 
     def _attempt(self, fun: Callable[..., Any], data: Any, config: dict[str, Any]) -> Any:
@@ -267,6 +349,7 @@ class ProcWrapper:
 
     def _finish(self, status: str, failures: int, extra: dict[str, Any] | None = None) -> None:
         monitor, self.monitor = self.monitor, None
+        extra = {**(extra or {}), **self.tails.report(self.params, status)}
         if monitor is not None and not monitor.finish(status, failed_attempts=failures,
                                                       extra=extra):
             logger.warning("the final status of the call could not be delivered")
@@ -277,7 +360,7 @@ class ProcWrapper:
                       skipped_count: int | None = None, expected_count: int | None = None,
                       last_status_message: str | None = None,
                       extra_status_props: Mapping[str, Any] | None = None,
-                      last_app_heartbeat_at: str | None = None) -> int:
+                      last_app_heartbeat_at: datetime | str | None = None) -> int:
         """Report progress of the running call. Returns 1 when handed to the reporter (or to
         the caller, from an isolated worker), 3 when there is nobody to send it to."""
         fields: dict[str, Any] = {}
@@ -291,7 +374,10 @@ class ProcWrapper:
             fields["other_runtime_metadata"] = dict(extra_status_props)
         from pwsup.util.timefmt import utc_now
 
-        fields["last_app_heartbeat_at"] = last_app_heartbeat_at or utc_now()
+        at = last_app_heartbeat_at
+        if at is not None and not isinstance(at, str):  # a datetime, as proc_wrapper takes
+            at = at.isoformat() if at.tzinfo else at.replace(tzinfo=timezone.utc).isoformat()
+        fields["last_app_heartbeat_at"] = at or utc_now()
         from pwsup.embedded.isolated import update_status as send_from_worker
 
         if send_from_worker(**fields):
