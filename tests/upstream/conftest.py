@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .outcomes import OUTCOMES
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 HERE = Path(__file__).resolve().parent
 ALIAS = str(HERE / "alias")
@@ -66,3 +70,16 @@ def _upstream_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "data").symlink_to(HERE / "data")
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _no_reporter_outlives_the_test() -> Iterator[None]:
+    """Upstream's tests create ProcWrapper objects and never close them: the embedded
+    reporter they share is closed (and so ends) after each test, as pwsup's own tests do,
+    so no reporter of one test answers the next one's calls or outlives the tier."""
+    yield
+    from pwsup.embedded import monitor
+
+    if monitor._current is not None:
+        monitor._current.close()
+        monitor._current = None

@@ -7,7 +7,6 @@ rows test a part of proc_wrapper's inside that pwsup never offered.
 
 _INTERNAL = "skip"
 _DIFFERENCE = "xfail"
-_BUG = "xfail"
 
 _WRAPPED_FROM_PYTHON = (
     _DIFFERENCE,
@@ -46,10 +45,4 @@ OUTCOMES: dict[str, tuple[str, str]] = {
         _DIFFERENCE, "D62: without --status-update-interval a status update goes out with the "
         "next heartbeat or the final report, not at once; D74: extra_status_props are sent as "
         "other_runtime_metadata, not as top-level keys"),
-    # Known defects of pwsup, to fix (never to stay here):
-    "proc_wrapper_test.py::test_embedded_mode_with_sampling[True-1e-09]": (
-        _BUG, "defect: a call left unreported by api_managed_probability is reported ABORTED "
-        "when its reporter is replaced"),
-    "proc_wrapper_test.py::test_aws_lambda_metadata": (
-        _BUG, "defect: the start request lacks the top-level allocated_memory_mb of AWS Lambda"),
 }

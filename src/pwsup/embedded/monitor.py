@@ -33,6 +33,8 @@ from pwsup.supervisor.seed import ReporterSeed
 from pwsup.util.timefmt import utc_now
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pwsup.config.params import Params
     from pwsup.util.log import Log
 
@@ -50,27 +52,32 @@ class Denied(PwsupError, RuntimeError):
 class EmbeddedMonitor:
     """The caller's end of an embedded-mode reporter."""
 
-    def __init__(self, params: Params, log: Log, lambda_context: object = None) -> None:
+    def __init__(self, params: Params, log: Log, lambda_context: object = None,
+                 environ: Mapping[str, str] | None = None) -> None:
         seed = ReporterSeed(params, f"pwsup reporter: {params.display_name}")
         seed.embedded = True
         seed.lambda_context = lambda_context
+        seed.environ = None if environ is None else dict(environ)
         self.params = params
         self.log = log
         self.link = ReporterLink(seed, log)
         self.link.start(close_fds=())
 
     @classmethod
-    def for_params(cls, params: Params, log: Log,
-                   lambda_context: object = None) -> EmbeddedMonitor:
-        """The running monitor if its settings match, else a new one (the old one ends)."""
+    def for_params(cls, params: Params, log: Log, lambda_context: object = None,
+                   environ: Mapping[str, str] | None = None) -> EmbeddedMonitor:
+        """The running monitor if its settings and environment match, else a new one (the
+        old one ends). `environ`: the call's environment, when not the process's."""
         global _current
         current = _current
-        if current is not None and current.params == params and current.alive:
+        wanted = None if environ is None else dict(environ)
+        if (current is not None and current.params == params and current.alive
+                and current.link.seed.environ == wanted):
             current.link.seed.lambda_context = lambda_context
             return current
         if current is not None:
             current.close()
-        _current = cls(params, log, lambda_context)
+        _current = cls(params, log, lambda_context, environ)
         return _current
 
     @property

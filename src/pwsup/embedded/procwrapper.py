@@ -329,8 +329,8 @@ class ProcWrapper:
         from pwsup.config.log import make_log
         from pwsup.embedded.monitor import EmbeddedMonitor
 
-        monitor = EmbeddedMonitor.for_params(params, make_log(params),
-                                             self.runtime_context)
+        monitor = EmbeddedMonitor.for_params(params, make_log(params), self.runtime_context,
+                                             self.environ)
         sent = json.loads(json.dumps(data, default=str)) if params.send_input_value else None
         uuid = monitor.begin(sent)
         if uuid is None:

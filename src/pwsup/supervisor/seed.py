@@ -34,6 +34,9 @@ class ReporterSeed:
         """Embedded mode: the reporter serves one run after another (the caller's calls)."""
         self.lambda_context: object = None
         """The AWS Lambda handler's context (embedded mode), for runtime metadata."""
+        self.environ: dict[str, str] | None = None
+        """The environment the run sees when it is not the reporter's own (embedded mode's
+        `env_override`): runtime metadata is detected from it."""
         self.capture: tuple[int, int] | None = None
         """Read ends of the command's stdout and stderr pipes, when its output is captured."""
         self.begin: m.Begin | None = None

@@ -68,7 +68,8 @@ class ApiSink(Sink):
         self.listener = listen(p, self.log)
         self.parser = StatusParser(p.status_update_message_max_bytes, self.log.warning)
         self.capture = LogCapture.open(p, self.seed.capture)
-        metadata = MetadataCache(p, os.environ, timeout=METADATA_TIMEOUT,
+        environ = os.environ if self.seed.environ is None else self.seed.environ
+        metadata = MetadataCache(p, environ, timeout=METADATA_TIMEOUT,
                                  lambda_context=self.seed.lambda_context)
         self.bodies = ReportBodies(self.seed, self.log, metadata, self.capture)
         self.sampled_out = False
