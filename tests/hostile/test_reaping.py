@@ -70,12 +70,17 @@ def _run_one(path: str, env: dict[str, str], *options: str) -> int:
         assert left == [], f"{path}: pwsup (exit {code}) left {left}"
         return code
     finally:
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                stream.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _close(proc)
+
+
+def _close(proc: subprocess.Popen[bytes]) -> None:
+    """Close the test's ends of the pipes; kill and reap pwsup if a failed test left it."""
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            stream.close()
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 EXPECTED = {"success": 0, "failure": 3, "SIGTERM": 143, "SIGINT": 130, "SIGQUIT": 131,
@@ -126,10 +131,5 @@ def test_a_remote_stop_leaves_no_process() -> None:
             code = proc.wait(timeout=30)
             assert _orphans(before | {proc.pid}) == []
         finally:
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    stream.close()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            _close(proc)
     assert code == 75
