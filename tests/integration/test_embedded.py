@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 from tests.helpers.fake_cloudreactor import FakeCloudReactor
 
 from pwsup.compat import ConfigurationError, ProcWrapper, ProcWrapperParams
-from pwsup.embedded.monitor import EmbeddedMonitor
+from pwsup.embedded.monitor import Denied, EmbeddedMonitor
 
 
 @pytest.fixture
@@ -163,4 +164,110 @@ def test_send_input_value_sends_the_calls_data(api: FakeCloudReactor) -> None:
     assert wrapper.managed_call(lambda w, data, c: data["n"], {"n": 7}) == 7
     start = next(r.json for r in api.requests if r.method == "POST")
     assert start["input_value"] == {"n": 7}
+    assert api.violations == []
+
+
+def test_status_goes_at_once_first_then_with_the_next_update_never_twice(
+    api: FakeCloudReactor,
+) -> None:
+    """As proc_wrapper: the first update_status goes at once (no heartbeat is near: 300 s),
+    a later one rides with the next update (here the final report); a value the server
+    already has is not sent again in the final report."""
+    wrapper = online(api)
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> str:
+        assert w.update_status(success_count=1) == 1
+        api.wait_for(lambda r: r.method == "PATCH" and (r.json or {}).get("success_count") == 1,
+                     timeout=30)
+        w.update_status(error_count=3)
+        return "done"
+
+    assert wrapper.managed_call(work) == "done"
+    patches = [r.json for r in api.requests if r.method == "PATCH" and r.json is not None]
+    assert [p["status"] for p in patches] == ["RUNNING", "SUCCEEDED"]
+    assert patches[0]["success_count"] == 1
+    assert "error_count" not in patches[0]
+    assert patches[1]["error_count"] == 3
+    assert "success_count" not in patches[1]
+    assert api.violations == []
+
+
+def test_extra_status_props_and_last_app_heartbeat_at_in_proc_wrappers_shape(
+    api: FakeCloudReactor,
+) -> None:
+    """extra_status_props become top-level keys of the update; one named like a field of
+    the report is dropped; a datetime last_app_heartbeat_at is sent as ISO 8601."""
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    wrapper = online(api)
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> str:
+        w.update_status(extra_status_props={"extra": "yo", "rows": {"n": 2},
+                                            "status": "SUCCEEDED", "exit_code": 0},
+                        last_app_heartbeat_at=at)
+        api.wait_for(lambda r: r.method == "PATCH" and (r.json or {}).get("extra") == "yo",
+                     timeout=30)
+        raise RuntimeError("the call fails")
+
+    with pytest.raises(RuntimeError):
+        wrapper.managed_call(work)
+    update = next(r.json for r in api.requests if (r.json or {}).get("extra") == "yo")
+    assert update["status"] == "RUNNING"
+    assert "exit_code" not in update
+    assert update["rows"] == {"n": 2}
+    assert "other_runtime_metadata" not in update
+    assert datetime.fromisoformat(update["last_app_heartbeat_at"]) == at
+    final = [r.json for r in api.requests if r.json is not None][-1]
+    assert final["status"] == "FAILED"
+    assert api.violations == []
+
+
+def test_a_garbage_collected_wrapper_never_reports_aborted(api: FakeCloudReactor) -> None:
+    """A ProcWrapper that goes away (del, gc) after a call, or without one, reports nothing
+    by itself: the server records no ABORTED, even once the reporter has ended."""
+    import gc
+
+    from pwsup.embedded import monitor as embedded_monitor
+
+    wrapper = online(api)
+    assert wrapper.managed_call(lambda w, d, c: "ok") == "ok"
+    idle = online(api)
+    del wrapper, idle
+    gc.collect()
+    current = embedded_monitor._current
+    assert current is not None
+    current.close()  # the reporter ends and is reaped: every request it made is recorded
+    embedded_monitor._current = None
+    statuses = [(r.json or {}).get("status") for r in api.requests]
+    assert "ABORTED" not in statuses
+    assert statuses[-1] == "SUCCEEDED"
+
+
+def test_a_lambda_handler_run_twice_with_one_input_makes_one_execution(
+    api: FakeCloudReactor,
+) -> None:
+    """The Task Execution UUID in the input is the execution reported: a handler that runs
+    twice with the same event (a retried invocation) creates no second execution; once the
+    execution has finished, the server refuses the second run, which does not call the
+    function."""
+    uuid = api.create_execution("embedded-task")["uuid"]
+    event = {"cloudreactor_context": {"proc_wrapper_params": {"task_execution": {"uuid": uuid}}},
+             "n": 5}
+    calls: list[str | None] = []
+
+    def handler(event: dict[str, Any], context: object) -> Any:
+        def work(w: ProcWrapper, data: dict[str, Any], config: Any) -> int:
+            calls.append(w.task_execution_uuid)
+            return int(data["n"])
+
+        return online(api).managed_call(work, event)
+
+    assert handler(event, None) == 5
+    with pytest.raises(Denied):
+        handler(event, None)
+    assert calls == [uuid]
+    assert [r for r in api.requests if r.method == "POST"] == []
+    assert list(api.executions) == [uuid]
+    assert api.execution(uuid)["status"] == "SUCCEEDED"
+    assert {r.path.split("?")[0] for r in api.requests} == {
+        f"/api/v1/task_executions/{uuid}/"}
     assert api.violations == []

@@ -78,3 +78,70 @@ def test_log_tails_keep_the_last_lines() -> None:
     for line in ("one", "two", "three"):
         wrapper.debug_output(line)
     assert wrapper.tails.report(wrapper.params, "SUCCEEDED") == {}  # offline: nothing kept
+
+
+PRINT_ENV_AND_INPUT = ("import json, os, sys; "
+                       "print(json.dumps({'env': dict(os.environ), "
+                       "'input': open(os.environ['PROC_WRAPPER_INPUT_FILENAME']).read()}))")
+
+
+def test_wrapped_command_gets_proc_wrappers_variables_and_input_file(tmp_path: Path) -> None:
+    """The command's environment has the PROC_WRAPPER_* variables proc_wrapper sets, with
+    its values for the same settings (never the API key), and --input-filename holds the
+    input value for the command to read."""
+    import subprocess
+
+    from helpers.runner import clean_env, pwsup_cmd, python_cmd
+
+    input_file = tmp_path / "input.json"
+    options = ["--api-base-url", "http://127.0.0.1:9", "--api-key", "",
+               "--input-value", '{"n": 1}', "--input-filename", str(input_file),
+               "--input-value-format", "json", "--result-filename", str(tmp_path / "r"),
+               "--rollbar-access-token", "tok", "--process-timeout", "30",
+               "--api-request-timeout", "12", "--task-name", "t1"]
+    env = clean_env()
+    result = subprocess.run(pwsup_cmd(python_cmd(PRINT_ENV_AND_INPUT), *options), env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result
+    seen = json.loads(result.stdout)
+    child = seen["env"]
+    expected = {
+        "PROC_WRAPPER_API_BASE_URL": "http://127.0.0.1:9",
+        "PROC_WRAPPER_API_MANAGED_PROBABILITY": "1.0",
+        "PROC_WRAPPER_API_FAILURE_REPORT_PROBABILITY": "1.0",
+        "PROC_WRAPPER_API_TIMEOUT_REPORT_PROBABILITY": "1.0",
+        "PROC_WRAPPER_API_REQUEST_TIMEOUT_SECONDS": "12",
+        "PROC_WRAPPER_ENABLE_STATUS_UPDATE_LISTENER": "FALSE",
+        "PROC_WRAPPER_INPUT_FILENAME": str(input_file),
+        "PROC_WRAPPER_INPUT_VALUE_FORMAT": "json",
+        "PROC_WRAPPER_RESULT_FILENAME": str(tmp_path / "r"),
+        "PROC_WRAPPER_PROCESS_TIMEOUT_SECONDS": "30",
+        "PROC_WRAPPER_TASK_NAME": "t1",
+        "PROC_WRAPPER_PREVENT_OFFLINE_EXECUTION": "FALSE",
+    }
+    assert {k: child.get(k) for k in expected} == expected
+    for name in ("API_ERROR_TIMEOUT_SECONDS", "API_RETRY_DELAY_SECONDS",
+                 "API_RESUME_DELAY_SECONDS", "ROLLBAR_TIMEOUT", "ROLLBAR_RETRIES",
+                 "ROLLBAR_RETRY_DELAY_SECONDS"):
+        assert f"PROC_WRAPPER_{name}" in child, name
+    assert "PROC_WRAPPER_API_KEY" not in child
+    assert "PROC_WRAPPER_ROLLBAR_ACCESS_TOKEN" not in child
+    assert child["PWSUP_RUN_COOKIE"]
+    assert json.loads(seen["input"]) == {"n": 1}
+    assert not input_file.exists()  # removed once the run is over
+
+
+def test_offline_mode_exports_no_api_settings(tmp_path: Path) -> None:
+    """With --offline-mode the API settings are not exported, as proc_wrapper does."""
+    import subprocess
+
+    from helpers.runner import clean_env, pwsup_cmd, python_cmd
+
+    code = "import json, os; print(json.dumps(dict(os.environ)))"
+    result = subprocess.run(pwsup_cmd(python_cmd(code), "--offline-mode"), env=clean_env(),
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result
+    child = json.loads(result.stdout)
+    assert child["PROC_WRAPPER_OFFLINE_MODE"] == "TRUE"
+    assert not [k for k in child if k.startswith("PROC_WRAPPER_API_")]
+    assert "PROC_WRAPPER_ENABLE_STATUS_UPDATE_LISTENER" not in child

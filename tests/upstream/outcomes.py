@@ -41,8 +41,4 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "proc_wrapper_test.py::test_ecs_runtime_metadata": _WRAPPED_FROM_PYTHON,
     "proc_wrapper_test.py::test_passive_auto_created_task_with_unknown_em":
         _WRAPPED_FROM_PYTHON,
-    "proc_wrapper_test.py::test_embedded_mode_with_server": (
-        _DIFFERENCE, "D62: without --status-update-interval a status update goes out with the "
-        "next heartbeat or the final report, not at once; D74: extra_status_props are sent as "
-        "other_runtime_metadata, not as top-level keys"),
 }

@@ -12,8 +12,12 @@ The contract (names as proc_wrapper exports them, so existing tasks keep working
 | PROC_WRAPPER_MAX_CONCURRENCY | the concurrency limit, -1 for none |
 | PROC_WRAPPER_PREVENT_OFFLINE_EXECUTION | TRUE/FALSE |
 | PROC_WRAPPER_DEPLOYMENT, _TASK_VERSION_NUMBER/_TEXT/_SIGNATURE | when set |
-| PROC_WRAPPER_ENABLE_STATUS_UPDATE_LISTENER, _STATUS_UPDATE_HOST, | when the status |
-| _STATUS_UPDATE_SOCKET_PORT, _STATUS_UPDATE_INTERVAL_SECONDS, ...  | listener is on  |
+| PROC_WRAPPER_TASK_INSTANCE_METADATA | the instance metadata as JSON, when set |
+| PROC_WRAPPER_ENV_OUTPUT_*, _CONFIG_OUTPUT_*, _INPUT_*, _RESULT_* | those settings, when set |
+| PROC_WRAPPER_API_BASE_URL, the three _PROBABILITY values, API timeouts | unless --offline-mode |
+| PROC_WRAPPER_ENABLE_STATUS_UPDATE_LISTENER | TRUE/FALSE (unless --offline-mode; TRUE when on) |
+| _STATUS_UPDATE_HOST, _SOCKET_PORT, _INTERVAL_SECONDS, _MESSAGE_MAX_BYTES | with the listener |
+| PROC_WRAPPER_ROLLBAR_TIMEOUT, _RETRIES, _RETRY_DELAY_SECONDS | with a Rollbar token |
 | TASK_CONFIG (--env-var-name-for-config) | the resolved configuration as JSON (`{}` if none) |
 | PWSUP_RUN_COOKIE | the run's cookie, first in the environment (see `cookie_environment`) |
 
@@ -57,6 +61,56 @@ def cookie_environment(base: Mapping[str, str], cookie: str | None) -> dict[str,
     return env
 
 
+def _files(params: Params) -> dict[str, str | None]:
+    """The file and input settings, under the names proc_wrapper exports them."""
+    return {
+        "ENV_OUTPUT_FILENAME": params.env_output_filename,
+        "ENV_OUTPUT_FORMAT": params.env_output_format,
+        "CONFIG_OUTPUT_FILENAME": params.config_output_filename,
+        "CONFIG_OUTPUT_FORMAT": params.config_output_format,
+        "INPUT_FILENAME": params.input_filename,
+        "INPUT_VALUE_FORMAT": params.input_value_format,
+        "INPUT_ENV_VAR_NAME": params.input_env_var_name,
+        "RESULT_FILENAME": params.result_filename,
+        "RESULT_VALUE_FORMAT": params.result_value_format,
+        "TASK_INSTANCE_METADATA": None if not params.task_instance_metadata
+        else _json(params.task_instance_metadata),
+    }
+
+
+def _api(params: Params) -> dict[str, str | None]:
+    """The API settings a command may use to report on its own (never the key: D56),
+    exported unless offline mode was asked for, as proc_wrapper does."""
+    if params.offline_mode:
+        return {}
+    return {
+        "API_BASE_URL": params.api_base_url,
+        "API_MANAGED_PROBABILITY": str(float(params.api_managed_probability)),
+        "API_FAILURE_REPORT_PROBABILITY": str(float(params.api_failure_report_probability)),
+        "API_TIMEOUT_REPORT_PROBABILITY": str(float(params.api_timeout_report_probability)),
+        "API_ERROR_TIMEOUT_SECONDS": _number(params.api_error_timeout),
+        "API_RETRY_DELAY_SECONDS": _number(params.api_retry_delay),
+        "API_RESUME_DELAY_SECONDS": _number(params.api_resume_delay),
+        "API_REQUEST_TIMEOUT_SECONDS": _number(params.api_request_timeout),
+        "ENABLE_STATUS_UPDATE_LISTENER": _flag(params.enable_status_update_listener),
+    }
+
+
+def _rollbar(params: Params) -> dict[str, str | None]:
+    """Rollbar's settings with a token (the token itself is never exported: D56)."""
+    if not params.rollbar_access_token:
+        return {}
+    return {"ROLLBAR_TIMEOUT": _number(params.rollbar_timeout),
+            "ROLLBAR_RETRIES": str(params.rollbar_retries),
+            "ROLLBAR_RETRY_DELAY_SECONDS": _number(params.rollbar_retry_delay)}
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
 def build(params: Params, base: Mapping[str, str], *, execution_uuid: str | None = None,
           config_json: str = "{}", cookie: str | None = None) -> dict[str, str]:
     env = cookie_environment(base, cookie)
@@ -75,6 +129,7 @@ def build(params: Params, base: Mapping[str, str], *, execution_uuid: str | None
         else str(params.task_version_number),
         "TASK_VERSION_TEXT": params.task_version_text,
         "TASK_VERSION_SIGNATURE": params.task_version_signature,
+        **_files(params), **_api(params), **_rollbar(params),
     }
     if params.enable_status_update_listener:
         add.update({

@@ -6,7 +6,7 @@
  monitor.begin()   ──Begin──────────────────▶   POST /task_executions/
                    ◀─Permit(uuid) | Deny────
  (the function runs; the reporter heartbeats on its own schedule)
- monitor.status()  ──StatusUpdate───────────▶   with the next heartbeat / interval
+ monitor.status()  ──StatusUpdate───────────▶   at once if due, else with the next update
  monitor.finish()  ──Finish(output_value)───▶   PATCH final status
                    ◀─FinishDelivered────────
 ```

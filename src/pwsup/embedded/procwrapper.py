@@ -62,6 +62,10 @@ _SUB_OBJECTS = {
                 "retry_delay": "rollbar_retry_delay", "timeout": "rollbar_timeout"},
 }
 _ALIASES = {"enable_status_listener": "enable_status_update_listener"}
+# Fields pwsup sets itself: an extra status property named like one never changes the outcome.
+_REPORT_FIELDS = frozenset({"status", "finished_at", "exit_code", "failed_attempts", "pid",
+                            "timed_out_attempts", "output_value", "stop_reason", "uuid", "task",
+                            "debug_log_tail", "error_log_tail", "last_app_heartbeat_at"})
 
 
 class ConfigurationError(PwsupError, ValueError):
@@ -280,8 +284,8 @@ class ProcWrapper:
             else:
                 output = json.loads(json.dumps(result, default=str)) if result is not None \
                     else None
-                self._finish("SUCCEEDED", failures,
-                             {"output_value": output} if output is not None else {})
+                # the server has the failures from the RUNNING updates, as proc_wrapper sends
+                self._finish("SUCCEEDED", 0, {"output_value": output} if output is not None else {})
                 return result
 
     def get_embedded_logging_handler(self) -> logging.Handler:
@@ -345,7 +349,7 @@ class ProcWrapper:
 
         return run_isolated(fun, self, data, config, timeout=self.params.process_timeout,
                             grace=self.params.process_termination_grace_period,
-                            on_status=self._status_from_worker)
+                            on_status=self._forward_status)
 
     def _finish(self, status: str, failures: int, extra: dict[str, Any] | None = None) -> None:
         monitor, self.monitor = self.monitor, None
@@ -370,8 +374,11 @@ class ProcWrapper:
                 fields[key] = int(value)
         if last_status_message is not None:
             fields["last_status_message"] = last_status_message
-        if extra_status_props:
-            fields["other_runtime_metadata"] = dict(extra_status_props)
+        for key, value in (extra_status_props or {}).items():
+            if key in _REPORT_FIELDS:  # the report's own: a status value never replaces them
+                logger.warning("update_status: extra_status_props key %r is dropped", key)
+            else:
+                fields[str(key)] = value  # top-level keys, where proc_wrapper puts them
         from pwsup.util.timefmt import utc_now
 
         at = last_app_heartbeat_at
@@ -382,14 +389,12 @@ class ProcWrapper:
 
         if send_from_worker(**fields):
             return 1
-        return self._forward_status(fields)
-
-    def _status_from_worker(self, fields: dict[str, Any]) -> None:
-        self._forward_status(fields)
-
-    def _forward_status(self, fields: dict[str, Any]) -> int:
         if self.monitor is None:
             return 3
-        self.monitor.status(fields)
+        self._forward_status(fields)
         return 1
+
+    def _forward_status(self, fields: dict[str, Any]) -> None:
+        if self.monitor is not None:
+            self.monitor.status(fields)
 

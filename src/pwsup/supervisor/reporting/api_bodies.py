@@ -50,8 +50,9 @@ class ReportBodies:
     def final(self, finish: m.Finish, pending: dict[str, Any]) -> dict[str, Any]:
         """The final report's fields: the status values not yet delivered, the outcome,
         the log tails and (when asked) fresh runtime metadata."""
-        body: dict[str, Any] = {**pending, "status": finish.status,
-                                "finished_at": finish.finished_at, **finish.extra}
+        body: dict[str, Any] = {k: v for k, v in pending.items() if k not in _OUTCOME}
+        body.update({"status": finish.status,
+                     "finished_at": finish.finished_at, **finish.extra})
         if finish.exit_code is not None:
             body["exit_code"] = finish.exit_code
         if finish.failed_attempts:
@@ -84,6 +85,11 @@ class ReportBodies:
         except ValueError as e:
             self.log.warning(f"the input value is sent as text: {e}")
             return text
+
+
+_OUTCOME = frozenset({"status", "finished_at", "exit_code", "failed_attempts",
+                      "timed_out_attempts", "stop_reason", "output_value"})
+"""The final report's own fields: status values never stand in for them."""
 
 
 def attempt_fields(ended: m.AttemptEnded, *, embedded: bool) -> dict[str, Any]:

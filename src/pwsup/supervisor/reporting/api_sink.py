@@ -64,7 +64,8 @@ class ApiSink(Sink):
         self.rollbar = RollbarReporter(p, self.log, execution_uuid_getter=lambda: self.uuid)
         self.calls = CallRunner(ApiClient(p), RetryPolicy.from_params(p), self.deadlines,
                                 self.log, self.rollbar)
-        self.updates = RunningUpdates(p, self.calls, self.deadlines, self.log, self.reply)
+        self.updates = RunningUpdates(p, self.calls, self.deadlines, self.log, self.reply,
+                                      embedded=self.seed.embedded)
         self.listener = listen(p, self.log)
         self.parser = StatusParser(p.status_update_message_max_bytes, self.log.warning)
         self.capture = LogCapture.open(p, self.seed.capture)
@@ -193,6 +194,9 @@ class ApiSink(Sink):
         if self.start_call is not None and not self.start_call.closed:
             self.pending_finish = finish  # the start request's answer decides what happens
             self.start_call.abandon_retries = True
+            return
+        if self.updates.after_update(lambda: self._finish(finish), shutdown=finish.shutdown):
+            self.pending_finish = finish  # the update on the wire reaches the server first
             return
         self.pending_finish = None
         self.updates.end()

@@ -3,7 +3,12 @@
 One update is in flight at a time, the others wait their turn in order. Status values from
 the command are held until `--status-update-interval` allows the next update (at once when
 it has passed; without an interval they go with the next heartbeat or update), and are
-dropped from the pending set only once the server has them. After an update could not be
+dropped from the pending set only once the server has them. A function's status values
+(embedded mode) follow proc_wrapper's rule, which code written for it expects: they go at
+once when no update has gone yet or the interval has passed since the last update of any
+kind, else with the next update. The final report waits (briefly) for an update on the
+wire, so the server never sees a RUNNING update after the final status, and values it
+already has are not sent again in the final report. After an update could not be
 delivered, updates pause for `--api-resume-delay` (or stop for good), so a struggling
 server is not kept busy with them. A 409 answer means the server stopped the execution:
 the parent hears of it and updates stop.
@@ -30,6 +35,9 @@ if TYPE_CHECKING:
     from pwsup.util.log import Log
 
 EXECUTIONS = "/api/v1/task_executions/"
+FINAL_WAIT = 5.0
+"""Seconds the final report waits at most for a RUNNING update still on the wire (not at
+all when shutting down, where the report must fit the stop timeout)."""
 
 
 def execution_path(uuid: str) -> str:
@@ -41,7 +49,8 @@ class RunningUpdates:
     """Sends RUNNING updates while the execution runs; `end()` once the final report goes."""
 
     def __init__(self, params: Params, calls: CallRunner, deadlines: Deadlines, log: Log,
-                 reply: Callable[[m.Message], None]) -> None:
+                 reply: Callable[[m.Message], None], *, embedded: bool = False) -> None:
+        self.embedded = embedded
         self.calls = calls
         self.deadlines = deadlines
         self.log = log
@@ -60,6 +69,13 @@ class RunningUpdates:
         self.status_timer: Deadline | None = None
         self.resume_at: float | None = None
         self.last_status_sent: float | None = None
+        self.last_update_at: float | None = None
+        """When the server last took an update of any kind (the embedded rule counts it)."""
+        self.begun = 0
+        """Updates started so far: in embedded mode the first status values go at once."""
+        self.waiting: Callable[[], None] | None = None
+        """The final report, waiting for the update on the wire (see `after_update`)."""
+        self.waited = False
         self.sanitizer = Sanitizer(log.warning)
         self.refused = 0
         """How many times the server refused status values (a 400): each time they are
@@ -76,6 +92,22 @@ class RunningUpdates:
         if self.heartbeat is not None:
             self.heartbeat.cancel()
         self.queue.clear()
+
+    def after_update(self, then: Callable[[], None], *, shutdown: bool) -> bool:
+        """Call `then` once the update on the wire has its answer (or FINAL_WAIT has
+        passed); False (and nothing happens) when none is on the wire, when shutting down,
+        or once it waited: the final report waits once."""
+        if self.call is None or shutdown or self.waited:
+            return False
+        self.waited = True
+        self.waiting = then
+        self.deadlines.after(FINAL_WAIT, "final report waits for an update", self._release)
+        return True
+
+    def _release(self) -> None:
+        then, self.waiting = self.waiting, None
+        if then is not None:
+            then()
 
     def status(self, fields: dict[str, Any]) -> None:
         """New status values: send them now if the interval allows, else with a heartbeat."""
@@ -98,18 +130,34 @@ class RunningUpdates:
     # -- timing --------------------------------------------------------------------------------
 
     def _send_status_when_allowed(self) -> None:
-        """Pending status goes out as soon as --status-update-interval allows (at once if
-        the interval has passed, else when it does); without an interval, with heartbeats."""
-        interval = self.status_interval
-        if interval is None or not self.pending or self.status_timer is not None:
+        """Pending status goes out as soon as its rule allows (at once, or by a timer when
+        the interval has yet to pass); otherwise it rides with the next update."""
+        if not self.pending or self.status_timer is not None:
             return
-        last = self.last_status_sent
-        wait = 0.0 if last is None else max(0.0, last + interval - time.monotonic())
+        wait = self._status_wait()
+        if wait is None:
+            return
         if wait == 0.0 and self.call is None and not self.queue:
             self.send({})
         else:
             self.status_timer = self.deadlines.after(max(wait, 0.01), "status update",
                                                      self._status_timer_fired)
+
+    def _status_wait(self) -> float | None:
+        """Seconds until pending status may go in an update of its own; None: only with
+        the next heartbeat or update. Wrapped mode counts the interval from the last status
+        sent; embedded mode, as proc_wrapper, from the last update of any kind, and sends
+        the first status values at once when no update has gone yet."""
+        interval = self.status_interval
+        if self.embedded:
+            if self.begun == 0:
+                return 0.0
+            last = self.last_update_at
+        else:
+            last = self.last_status_sent
+        if interval is None:
+            return None
+        return 0.0 if last is None else max(0.0, last + interval - time.monotonic())
 
     def _status_timer_fired(self) -> None:
         self.status_timer = None
@@ -136,14 +184,16 @@ class RunningUpdates:
         fields = self.queue.popleft()
         sent = dict(self.pending)
         body = {"status": "RUNNING", **sent, **fields}
+        self.begun += 1
         self.call = self.calls.start(
             Kind.UPDATE, "PATCH", self.path, body,
             on_done=lambda outcome: self._delivered(sent, outcome),
             on_fail=lambda call, decision: self._failed(call, decision, fields, sent))
 
     def _delivered(self, sent: dict[str, Any], outcome: Outcome) -> None:
+        self.last_update_at = time.monotonic()
         if sent:
-            self.last_status_sent = time.monotonic()
+            self.last_status_sent = self.last_update_at
         for key, value in sent.items():
             if self.pending.get(key) == value:
                 del self.pending[key]
@@ -187,4 +237,7 @@ class RunningUpdates:
 
     def _over(self) -> None:
         self.call = None
+        if self.waiting is not None:
+            self._release()
+            return
         self._next()
