@@ -18,9 +18,8 @@ with every error listed (`ConfigurationError`), before the function is called.
 so a crash, a hang (with `process_timeout`) or a leak cannot take the caller down.
 Reporting uses the same reporter process as wrapped mode (see `pwsup.embedded.monitor`).
 
-Fixed on purpose: `managed_call(fn)` without data works (proc_wrapper raised ValueError);
-`env_override` really is the environment (proc_wrapper merged it into the configuration);
-the deployment's build uuid is not copied into the deploy uuid.
+Fixed on purpose (docs/differences.md, "Embedded mode"): `managed_call(fn)` without data
+works; `env_override` really is the environment; the build uuid is not the deploy uuid.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pwsup._version import __version__
+from pwsup.api.body import WRAPPER_FAMILY
 from pwsup.config.loader import derive, env_values, needs_resolution, validate_embedded
 from pwsup.config.params import Params, option_specs
 from pwsup.embedded.logtail import LogTails
@@ -194,7 +194,7 @@ def _execution_uuid_from_input(value: object) -> str | None:
 class ProcWrapper:
     """Runs a function under supervision and reports it, like proc_wrapper's ProcWrapper."""
 
-    WRAPPER_FAMILY = "pwsup"
+    WRAPPER_FAMILY = WRAPPER_FAMILY
     VERSION = __version__
     STATUS_RUNNING = "RUNNING"
     STATUS_SUCCEEDED = "SUCCEEDED"

@@ -36,8 +36,11 @@ if TYPE_CHECKING:
 
 EXECUTIONS = "/api/v1/task_executions/"
 FINAL_WAIT = 5.0
-"""Seconds the final report waits at most for a RUNNING update still on the wire (not at
-all when shutting down, where the report must fit the stop timeout)."""
+"""Embedded mode: seconds the final report waits at most for a RUNNING update still on the
+wire, so the server never gets a RUNNING update after the final status (code written for
+proc_wrapper expects that order). Not when shutting down, where the report must fit the
+stop timeout, and never in wrapped mode, where a hung heartbeat must not delay the final
+report at all (it goes on the request thread kept free for it)."""
 
 
 def execution_path(uuid: str) -> str:
@@ -94,10 +97,10 @@ class RunningUpdates:
         self.queue.clear()
 
     def after_update(self, then: Callable[[], None], *, shutdown: bool) -> bool:
-        """Call `then` once the update on the wire has its answer (or FINAL_WAIT has
-        passed); False (and nothing happens) when none is on the wire, when shutting down,
-        or once it waited: the final report waits once."""
-        if self.call is None or shutdown or self.waited:
+        """Embedded mode: call `then` once the update on the wire has its answer (or
+        FINAL_WAIT has passed); False (and nothing happens) in wrapped mode, when none is on
+        the wire, when shutting down, or once it waited: the final report waits once."""
+        if not self.embedded or self.call is None or shutdown or self.waited:
             return False
         self.waited = True
         self.waiting = then
