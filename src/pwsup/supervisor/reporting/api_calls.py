@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from pwsup.api.adopt import answer_may_be_lost, worth_looking
@@ -139,8 +139,12 @@ class CallRunner:
         if wait is not None:
             call.watchdog = self.deadlines.after(wait, "request deadline",
                                                  lambda: self._on_watchdog(call))
-        future = self.pool.submit(self.client.send, call.method, call.path, call.body)
-        future.add_done_callback(lambda f: self._post(call, f.result()))
+        try:
+            future = self.pool.submit(self.client.send, call.method, call.path, call.body)
+        except RuntimeError as e:  # no thread to be had (out of processes): a failed try
+            self._post(call, Outcome(None, error=f"cannot start a request thread: {e}"))
+            return
+        future.add_done_callback(lambda f: self._post(call, _outcome_of(f)))
 
     def _post(self, call: Call, outcome: Outcome) -> None:
         """Runs on a worker thread: hand the outcome to the loop."""
@@ -216,3 +220,14 @@ class CallRunner:
         elif outcome.status >= 400 and outcome.status not in UNREPORTED_STATUSES:
             self.rollbar.report(f"Got error response code = {outcome.status}",
                                 self.request_data(call, response=outcome))
+
+
+def _outcome_of(future: Future[Outcome]) -> Outcome:
+    """A finished attempt's outcome; a cancelled or failed one (the pool shut down, a bug
+    in the client) is a failed try, never an exception in a pool thread's callback."""
+    if future.cancelled():
+        return Outcome(None, error="the request was cancelled")
+    error = future.exception()
+    if error is not None:
+        return Outcome(None, error=f"{type(error).__name__}: {error}")
+    return future.result()
