@@ -88,6 +88,12 @@ class Leftovers:
             return [], frozenset()
         exclude = frozenset({run.reporter.pid} if run.reporter.pid else ())
         left = procs.descendants(os.getpid(), exclude)
+        if run.subreaper:
+            # While pwsup lives as a subreaper, the kernel re-parents every orphan of the
+            # command's tree (setsid'd and double-forked daemons too) to it: its descendants
+            # are everything the cookie could find, and the /proc scan would only add time
+            # to every exit. The cookie finds them once pwsup is gone (the watchdog).
+            return left, frozenset()
         known = set(left)
         holders = [pid for pid in procs.cookie_holders(run.reporter.seed.cookie, exclude)
                    if pid not in known]

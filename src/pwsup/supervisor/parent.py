@@ -159,7 +159,8 @@ class Supervisor(RunState):
 
     def _set_up_process(self) -> None:
         self.signals.install()
-        if not procs.become_subreaper():
+        self.subreaper = procs.become_subreaper()
+        if not self.subreaper:
             self.log.debug("could not become a child subreaper; orphans go to init")
         if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
             self.tty = 0

@@ -102,6 +102,9 @@ class RunState:
         self.execution_uuid: str | None = None
         self.started = time.monotonic()
         self.tty: int | None = None
+        self.subreaper = False
+        """Whether pwsup is a child subreaper: then every orphan of the command's tree is
+        re-parented to it, and its descendants are all there is to clean up."""
         self.output: tuple[int, int] | None = None
         """Write ends of the capture pipes handed to each attempt as stdout and stderr."""
         self.drain: OutputDrain | None = None
