@@ -3,6 +3,7 @@ to the fake CloudReactor server by the same reporter process as wrapped mode."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -271,3 +272,69 @@ def test_a_lambda_handler_run_twice_with_one_input_makes_one_execution(
     assert {r.path.split("?")[0] for r in api.requests} == {
         f"/api/v1/task_executions/{uuid}/"}
     assert api.violations == []
+
+
+class _LambdaContext:
+    """What AWS Lambda hands a handler, as far as runtime metadata reads it."""
+
+    function_name = "export-fn"
+    function_version = "7"
+    invoked_function_arn = "arn:aws:lambda:us-east-2:123456789012:function:export-fn"
+    memory_limit_in_mb = 1024
+    aws_request_id = "request-1"
+    log_group_name = "group"
+    log_stream_name = "stream"
+
+
+def test_lambda_runtime_metadata_carries_the_allocated_memory(api: FakeCloudReactor) -> None:
+    """The call's environment (env_override) is where Lambda is detected, and the function's
+    memory size reaches the start request, at the top and in its task."""
+    env = {**offline_env(), "LAMBDA_TASK_ROOT": "/var/task", "AWS_REGION": "us-east-2",
+           "AWS_LAMBDA_FUNCTION_NAME": "export-fn", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "4096"}
+    params = ProcWrapperParams(env=env)
+    params.task_name = "embedded-task"
+    params.api_base_url = api.base_url
+    params.api_key = api.api_key
+    wrapper = ProcWrapper(params=params, env_override=env, runtime_context=_LambdaContext())
+    assert wrapper.managed_call(lambda w, d, c: "ok") == "ok"
+    start = next(r.json for r in api.requests if r.method == "POST" and r.json)
+    assert start["allocated_memory_mb"] == 4096
+    assert start["execution_method_type"] == "AWS Lambda"
+    assert start["task"]["allocated_memory_mb"] == 4096
+    assert api.violations == []
+
+
+def test_the_logging_handler_feeds_the_log_tail_and_an_empty_tail_is_not_sent(
+    api: FakeCloudReactor,
+) -> None:
+    """Lines logged through get_embedded_logging_handler() or debug_output() make the
+    failure's log tail; a wrapper that logged nothing sends no tail at all."""
+    import logging
+
+    wrapper = online(api, num_log_lines_sent_on_failure=5, num_log_lines_sent_on_success=5)
+    logger = logging.getLogger("embedded-tail-test")
+    logger.addHandler(wrapper.get_embedded_logging_handler())
+    logger.setLevel(logging.INFO)
+
+    def fails(w: ProcWrapper, data: Any, config: Any) -> None:
+        logger.info("working on it")
+        w.debug_output("about to fail")
+        raise RuntimeError("no")
+
+    try:
+        with pytest.raises(RuntimeError):
+            wrapper.managed_call(fails)
+        final = [r.json for r in api.requests if r.json and r.json.get("status") == "FAILED"]
+        assert final, [r.json for r in api.requests]
+        tail = json.dumps(final[-1])
+        assert "working on it" in tail
+        assert "about to fail" in tail
+        api.clear_records()
+        quiet = online(api, num_log_lines_sent_on_failure=5, num_log_lines_sent_on_success=5)
+        assert quiet.managed_call(lambda w, d, c: "quiet") == "quiet"
+        succeeded = [r.json for r in api.requests
+                     if r.json and r.json.get("status") == "SUCCEEDED"]
+        assert succeeded
+        assert not any("log" in key for key in succeeded[-1]), succeeded[-1]
+    finally:
+        logger.handlers.clear()
