@@ -72,6 +72,7 @@ def process_cleanup(request: pytest.FixtureRequest) -> Iterator[None]:
     try:
         yield
     finally:
+        _close_keeper()
         me = os.getpid()
         live = [p for p in map(procs.Proc.of, procs.pid_tree(me)) if p.alive()]
         leftovers = []
@@ -85,6 +86,15 @@ def process_cleanup(request: pytest.FixtureRequest) -> Iterator[None]:
         procs.set_child_subreaper(False)
     if leftovers and request.node.stash.get(_CALL_PASSED, False):
         pytest.fail(f"processes left running after the test: {leftovers}")
+
+
+def _close_keeper() -> None:
+    """run_isolated's keeper lives as long as the process that called run_isolated (here,
+    pytest): not a leftover of this test. Closing it as the caller's exit would lets it
+    exit, and reaps it."""
+    keeper = sys.modules.get("pwsup.embedded.keeper")
+    if keeper is not None:
+        keeper.close()
 
 
 @pytest.fixture

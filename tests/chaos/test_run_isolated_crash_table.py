@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import psutil
 import pytest
 
+from helpers import procs
 from pwsup.embedded.isolated import run_isolated
 from pwsup.errors import (
     ExceptionNotPicklable,
@@ -231,6 +232,7 @@ def snapshot() -> tuple[set[str], set[int]]:
 def test_crash_table(cell: Case) -> None:
     """The fault gives the expected outcome, and the call leaves nothing behind."""
     fn, args = call_for(cell.phase, cell.fault)
+    procs.keeper_started()  # it lives as long as this process: not the call's leftover
     before = snapshot()
     start = time.monotonic()
     if cell.expected is RETURNS:

@@ -235,3 +235,13 @@ def reap_zombie_children(skip: Iterable[int] = ()) -> list[int]:
             reaped.append(pid)
     return reaped
 
+
+
+def keeper_started() -> None:
+    """Start run_isolated's keeper in this process now, if it is not running: it lives as long
+    as its caller (here, pytest), so a test snapshotting processes and descriptors before a
+    call takes it first (process tests close it after each test, see conftest)."""
+    from pwsup.embedded import keeper
+
+    with keeper.handing_off():
+        pass

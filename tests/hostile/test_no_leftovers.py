@@ -209,6 +209,7 @@ def test_run_isolated_takes_fn_s_children_and_daemons_along(
     from pwsup import run_isolated
     from pwsup.errors import WorkerCrashed, WorkerTimeout
 
+    procs.keeper_started()  # it lives as long as this process: not the call's leftover
     before = {pid for pid in procs.pid_tree(os.getpid()) if procs.alive(pid)}
     expected = WorkerTimeout if end == "timeout" else WorkerCrashed
     with pytest.raises(expected):

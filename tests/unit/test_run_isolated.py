@@ -60,7 +60,9 @@ def child_pids() -> set[int]:
 
 @pytest.fixture(autouse=True)
 def nothing_left_behind() -> Iterator[None]:
-    """Every test: no new file descriptor and no child process (not even a zombie) after."""
+    """Every test: no new file descriptor and no child process (not even a zombie) after.
+    The keeper (one per caller, for its whole life) is started first: it is no leftover."""
+    procs.keeper_started()
     fds, children = open_fds(), child_pids()
     yield
     assert child_pids() - children == set()

@@ -13,7 +13,8 @@
 Only the caller ever waits for or signals the worker's pid, and only until it has reaped
 it (after that the pid may be someone else's). A caller that dies, even by SIGKILL, takes
 its worker along: PR_SET_PDEATHSIG fires when the thread that forked exits, and that
-thread waits inside run_isolated until the worker is reaped.
+thread waits inside run_isolated until the worker is reaped; what fn started is then ended
+by the `keeper`, which outlives the caller.
 
 Decisions, and why:
 
@@ -42,14 +43,14 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from pwsup.embedded import frames
+from pwsup.embedded import frames, keeper
 from pwsup.embedded.worker import SIGNALS, flush_stdio, worker_main
 from pwsup.errors import STATUS_LOST
 from pwsup.supervisor import forking, procs
 from pwsup.supervisor.procs import pidfd_open
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from pwsup.embedded.worker import Call
     from pwsup.supervisor.sweep import Sweep
@@ -75,7 +76,7 @@ def spawned(call: Call, grace: float) -> Iterator[WorkerHandle]:
     worker: WorkerHandle | None = None
     try:
         with _signals_blocked() as mask:
-            worker = _fork(call, mask)
+            worker = _fork(call, mask, grace)
         yield worker
     finally:
         if worker is not None:
@@ -83,6 +84,7 @@ def spawned(call: Call, grace: float) -> Iterator[WorkerHandle]:
                 worker.stop(grace)
             finally:
                 worker.close()
+                keeper.withdraw(worker.cookie)
 
 
 @contextmanager
@@ -98,14 +100,19 @@ def _signals_blocked() -> Iterator[set[int]]:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
-def _fork(call: Call, mask: Iterable[int]) -> WorkerHandle:
+def _fork(call: Call, mask: Iterable[int], grace: float) -> WorkerHandle:
     """Start a worker; the caller keeps only the pipe's read end and a pidfd. Call with
     signals blocked: the worker must not run the caller's Python signal handlers (a
-    KeyboardInterrupt there would unwind into the caller's code) before it resets them."""
+    KeyboardInterrupt there would unwind into the caller's code) before it resets them.
+
+    Before fn runs, the worker registers its group and cookie with the `keeper`, which ends
+    them, `grace` seconds after SIGTERM, if the caller is killed outright."""
     read_fd, write_fd = os.pipe()  # both close-on-exec: programs fn runs do not get them
     cookie = procs.new_cookie()
     try:
-        pid = _fork_worker(call, read_fd, write_fd, mask, cookie)
+        with keeper.handing_off() as keeper_fd:
+            pid = _fork_worker(call, read_fd, write_fd, mask, cookie, lambda: keeper.register(
+                keeper_fd, cookie, os.getpid(), grace))
     except BaseException:
         os.close(read_fd)
         raise
@@ -119,12 +126,12 @@ def _fork(call: Call, mask: Iterable[int]) -> WorkerHandle:
 
 
 def _fork_worker(call: Call, read_fd: int, write_fd: int, mask: Iterable[int],
-                 cookie: str) -> int:
+                 cookie: str, ready: Callable[[], None]) -> int:
     """Fork the worker (`forking.fork`: it leaves through os._exit whatever happens, and
     gets SIGKILL if the caller dies). Its return value is the worker's exit code."""
     _preload()
     flush_stdio()  # or the worker inherits unflushed output and writes it a second time
-    return forking.fork(lambda _mask: worker_main(call, write_fd, mask, cookie),
+    return forking.fork(lambda _mask: worker_main(call, write_fd, mask, cookie, ready),
                         what="the run_isolated worker", death_signal=signal.SIGKILL,
                         close_fds=(read_fd,))
 

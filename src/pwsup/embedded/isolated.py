@@ -120,7 +120,9 @@ def run_isolated(fn: Callable[..., _T], /, *args: Any, timeout: float | None = N
 
     The keyword names above are reserved (see the module docstring); all other keyword
     arguments go to fn. The worker is gone, reaped, and its pipe closed when this returns
-    or raises; processes that fn itself started are fn's to manage. As with any fork: do
+    or raises. Processes that fn started are stopped with the worker when the call ends
+    without an outcome (timeout, crash, Ctrl-C, or the caller killed outright: see
+    `keeper`); after an outcome they are fn's to manage. As with any fork: do
     not call it while another thread holds a lock that fn needs (Python 3.12+ warns about
     forking a multi-threaded process).
     """

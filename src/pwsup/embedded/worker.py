@@ -84,12 +84,16 @@ COOKIE_VARIABLE = "PWSUP_RUN_COOKIE"
 """The same variable the command of a wrapped run gets (`config.childenv`)."""
 
 
-def worker_main(call: Call, write_fd: int, mask: Iterable[int], cookie: str) -> int:
+def worker_main(call: Call, write_fd: int, mask: Iterable[int], cookie: str,
+                ready: Callable[[], None]) -> int:
     """The worker's whole life; returns its exit code, for os._exit (never a return into
-    the caller's code, the fork returned into it; never the caller's atexit hooks)."""
+    the caller's code, the fork returned into it; never the caller's atexit hooks).
+    `ready` runs once the worker leads its group and before fn runs (it registers the
+    call with the keeper)."""
     global _sender
     try:
         _own_group_and_cookie(cookie)
+        ready()
         _prepare_worker(mask)
         _sender = Sender(write_fd)
         result = _call(call)

@@ -1,0 +1,143 @@
+"""run_isolated's caller killed outright: what fn started does not outlive it.
+
+The class: a caller that dies without running any of its code (SIGKILL, the OOM killer's
+choice) while fn runs and has started a child in the worker's process group and a daemon
+that escaped it with setsid() and a double fork — one that ignores SIGTERM too. The worker
+dies with the caller (PR_SET_PDEATHSIG); the keeper (pwsup.embedded.keeper) notices the
+caller's death by EOF and ends the rest: SIGTERM, the call's grace period, SIGKILL. Also: a
+child the caller forked and left running does not hide the caller's death, the keeper
+holds none of the caller's descriptors, and a caller that exits normally leaves no keeper.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import TYPE_CHECKING
+
+import pytest
+
+from helpers import procs
+from helpers.bounds import SLACK
+from helpers.runner import CHILD_LIFETIME, python_cmd
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from helpers.runner import Running
+
+pytestmark = pytest.mark.hostile
+
+GRACE = 1.0
+"""The grace period the caller gives run_isolated."""
+
+CALLER = f"""
+import os, signal, subprocess, sys, time
+from pwsup import run_isolated
+
+DAEMON = '''
+import os, signal, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print(os.getpid(), flush=True)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        time.sleep({CHILD_LIFETIME})
+    os._exit(0)
+os.wait()
+'''
+
+def fn():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep({CHILD_LIFETIME})"])
+    daemon = subprocess.run([sys.executable, "-c", DAEMON], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    forked = os.fork()
+    if forked == 0:  # a plain fork in the worker's group, running Python, no exec
+        time.sleep({CHILD_LIFETIME})
+        os._exit(0)
+    print("ready", os.getpid(), child.pid, daemon, forked, flush=True)
+    time.sleep({CHILD_LIFETIME})
+
+if sys.argv[1] == "fork-first":  # a child of the caller that outlives it, holding no exec
+    first = os.fork()
+    if first == 0:
+        time.sleep({CHILD_LIFETIME})
+        os._exit(0)
+    print("first", first, flush=True)
+if sys.argv[1] == "exit":
+    from pwsup.embedded import keeper
+    run_isolated(lambda: None)
+    print("ready", keeper._keeper.pid, flush=True)
+    sys.exit(0)
+run_isolated(fn, grace={GRACE})
+"""
+"""The caller: run_isolated(fn); fn prints `ready <worker> <child> <daemon> <forked>` and
+waits. With `fork-first` the caller first forks a child of its own that lives on."""
+
+
+def _started(start: Callable[..., Running], how: str
+             ) -> tuple[Running, list[procs.Proc], procs.Proc | None]:
+    caller = start(python_cmd(CALLER, how))
+    first = procs.Proc.of(int(caller.expect("first").split()[1])) if how == "fork-first" \
+        else None
+    pids = [int(p) for p in caller.expect("ready").split()[1:]]
+    return caller, [procs.Proc.of(pid) for pid in pids], first
+
+
+def _keeper_of(caller_pid: int, worker: int) -> procs.Proc:
+    (keeper,) = [pid for pid in procs.children(caller_pid)
+                 if pid != worker and procs.pgid_of(pid) == pid]
+    return procs.Proc.of(keeper)
+
+
+@pytest.mark.parametrize("how", ["plain", "fork-first"])
+def test_a_caller_killed_outright_takes_fn_s_processes_along(
+        start: Callable[..., Running], how: str) -> None:
+    caller, (worker, child, daemon, forked), first = _started(start, how)
+    keeper = _keeper_of(caller.pid, worker.pid)
+    assert all(p.alive() for p in (worker, child, daemon, forked, keeper))
+    caller.signal(signal.SIGKILL)
+    caller.wait()
+    # the daemon ignores SIGTERM: it takes the grace period, then SIGKILL
+    procs.wait_for_exit([worker, child, daemon, forked], GRACE + SLACK)
+    procs.wait_for_exit([keeper], SLACK)  # its work done, the keeper is gone too
+    if first is not None:  # the caller's own child: not fn's, so the caller's to end
+        assert first.alive()
+        procs.kill_quietly(first.pid)
+
+
+def test_the_keeper_holds_none_of_the_caller_s_descriptors(
+        start: Callable[..., Running]) -> None:
+    caller, (worker, *_rest), _ = _started(start, "plain")
+    keeper = _keeper_of(caller.pid, worker.pid)
+    assert sorted(int(fd) for fd in os.listdir(f"/proc/{keeper.pid}/fd")) == [0, 1, 2, 3]
+    assert os.readlink(f"/proc/{keeper.pid}/fd/1") == os.devnull
+    assert os.getsid(keeper.pid) == keeper.pid  # not in the caller's session: no Ctrl-C
+    caller.signal(signal.SIGKILL)
+
+
+def test_a_caller_that_exits_normally_reaps_its_keeper(start: Callable[..., Running]) -> None:
+    caller = start(python_cmd(CALLER, "exit"))
+    keeper = int(caller.expect("ready").split()[1])
+    assert caller.wait() == 0
+    assert procs.state(keeper) is None, "the keeper was left to whoever reaps orphans"
+
+
+def test_a_keeper_killed_by_hand_is_replaced_at_the_next_call() -> None:
+    from pwsup import run_isolated
+    from pwsup.embedded import keeper
+
+    assert run_isolated(os.getpid) != os.getpid()
+    first = keeper._keeper
+    assert first is not None
+    os.kill(first.pid, signal.SIGKILL)
+    procs.wait_for_exit([procs.Proc.of(first.pid)], SLACK)
+    assert run_isolated(os.getpid) != os.getpid()  # the withdraw meets EPIPE: forgotten
+    assert run_isolated(os.getpid) != os.getpid()
+    second = keeper._keeper
+    assert second is not None
+    assert second.pid != first.pid
+    keeper.close()
