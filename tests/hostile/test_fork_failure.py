@@ -11,9 +11,8 @@ no one else uses makes the count this run's own.
 Each case: the message is `could not start <what>: Resource temporarily unavailable` on
 one line, the exit code is 71 (EX_OSERR), the test process (a child subreaper) is left
 with no process of pwsup's, and, when a reporter exists, the server gets the final FAILED.
-ENOMEM is not provoked: a fork under `RLIMIT_AS` copies an address space that already
-fits, so only the kernel's overcommit accounting can refuse it, and a test cannot do that
-to a shared machine.
+ENOMEM, which a limit cannot provoke (a fork under `RLIMIT_AS` copies an address space
+that already fits), is the kernel's answer under a seccomp filter in test_fork_enomem.py.
 """
 
 from __future__ import annotations
