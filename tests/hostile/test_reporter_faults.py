@@ -18,6 +18,7 @@ from helpers.bounds import EXIT_TIMEOUT
 from helpers.fake_cloudreactor import (
     TASK_EXECUTIONS_PATH,
     FakeCloudReactor,
+    Hang,
     Reset,
     Respond,
 )
@@ -70,6 +71,20 @@ def test_a_created_execution_whose_answer_was_lost_is_adopted(
     run = _run(start, api)
     _one_execution_reported(api, run)
     assert [r.method for r in api.requests][:2] == ["POST", "GET"]
+
+
+def test_a_start_still_unanswered_at_the_creation_deadline_is_looked_for_and_adopted(
+        api: FakeCloudReactor, start: Callable[..., Running]) -> None:
+    """The server creates the execution and never answers; the request's own timeout is
+    longer than the creation deadline, so the deadline ends the wait: the execution is
+    looked for and adopted, not left RUNNING."""
+    api.create_task(TASK)
+    api.script("POST", TASK_EXECUTIONS_PATH, Hang(process=True))
+    run = _run(start, api, "--api-request-timeout", "60",
+               "--api-task-execution-creation-error-timeout", "1")
+    _one_execution_reported(api, run)
+    assert [r.method for r in api.requests][:2] == ["POST", "GET"]
+    assert "is adopted" in run.stderr
 
 
 def test_a_conflict_caused_by_our_own_execution_is_adopted(

@@ -61,7 +61,11 @@ class Respond(Behaviour):
 class Hang(Behaviour):
     """Read the whole request, then answer nothing until `api.release_hangs()` or shutdown;
     then close the connection without a response. Nothing changes on the server, as with a
-    proxy that lost the request. Meant for the client's read timeout."""
+    proxy that lost the request, unless `process=True`: then the request is applied first
+    and only its answer never comes (a server that did its work and then stalled). Meant
+    for the client's read timeout and the reporter's deadlines."""
+
+    process: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,8 @@ def decide(behaviour: Behaviour | None, method: str, answer: Answer,
     if isinstance(behaviour, Respond):
         return Decision(reply=behaviour.reply(method)), None
     if isinstance(behaviour, Hang):
-        return (Decision(reset=True) if hang is None else Decision(hang=hang)), None
+        execution_uuid = answer()[1] if behaviour.process else None
+        return (Decision(reset=True) if hang is None else Decision(hang=hang)), execution_uuid
     if isinstance(behaviour, Reset):
         return Decision(reset=True), (answer()[1] if behaviour.process else None)
     if isinstance(behaviour, Slow):

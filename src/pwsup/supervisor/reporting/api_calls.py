@@ -200,10 +200,20 @@ class CallRunner:
             self._submit(call)
 
     def _on_watchdog(self, call: Call) -> None:
-        if call.in_flight and not call.closed:
-            call.in_flight = False
-            self._fail(call, Decision(Verdict.GIVE_UP, reason="no answer before the deadline",
-                                      exhausted=True))
+        """No answer in time: give up — but an unanswered attempt may have been applied, so
+        a call that looks before giving up (a start) looks once more first. The abandoned
+        attempt's answer, should it still come during that look, is taken as it is."""
+        if not call.in_flight or call.closed:
+            return
+        call.in_flight = False
+        call.answer_lost = True
+        decision = Decision(Verdict.GIVE_UP, reason="no answer before the deadline",
+                            exhausted=True)
+        hook, call.before_retry = call.before_retry, None
+        if hook is None:
+            self._fail(call, decision)
+        else:
+            hook(call, lambda: None if call.closed else self._fail(call, decision))
 
     def _fail(self, call: Call, decision: Decision) -> None:
         call.closed = True
