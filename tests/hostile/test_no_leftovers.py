@@ -155,6 +155,21 @@ def test_kill_9_of_pwsup_reporting_leaves_no_daemon_and_reports_aborted(
         assert final.response_status < 300
 
 
+def test_kill_9_of_pwsup_during_the_leftover_sweep_offline_leaves_no_daemon(
+        start: Callable[..., Running]) -> None:
+    """The command has exited and pwsup is waiting out the grace period of a daemon that
+    ignores SIGTERM: the watchdog is still there for a SIGKILL of pwsup at that moment."""
+    sweep_grace = 3 * GRACE
+    pwsup = start(pwsup_cmd(python_cmd(DAEMONIZE, "exit"),
+                            "--process-termination-grace-period", str(sweep_grace)))
+    _dies, ignores, _command, cookie = started(pwsup)
+    pwsup.expect(lambda line: "left behind by the command" in line, stream="err")
+    pwsup.signal(signal.SIGKILL)
+    assert pwsup.wait() == -signal.SIGKILL
+    procs.wait_for_exit([ignores], NOTICE + sweep_grace + SLACK)
+    assert_nothing_left(cookie, pwsup)
+
+
 def test_keep_descendants_is_still_honoured_after_kill_9(
         start: Callable[..., Running]) -> None:
     """--keep-descendants: the watchdog ends the command's group, not the daemons."""

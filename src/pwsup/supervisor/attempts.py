@@ -119,8 +119,7 @@ class AttemptRunner:
         run.take_terminal_back()
         if run.log.enabled(DEBUG):
             run.log.debug(f"attempt {attempt.number} ended: {exitcodes.describe(exit_code)}")
-        if not run.params.online and self._run_is_over(attempt):
-            run.reporter.kill()  # nothing to deliver: its teardown overlaps with ours
+
 
     def _run_is_over(self, attempt: Attempt) -> bool:
         """Whether this attempt's end is the end of the run (no retry can follow)."""
@@ -130,11 +129,18 @@ class AttemptRunner:
         return succeeded or not self._attempts_left()
 
     def over(self) -> None:
-        """The attempt is over, nothing of it left running: count it, then retry or finish."""
+        """The attempt is over, nothing of it left running: count it, then retry or finish.
+
+        Offline, at the end of the run, the reporter is killed first thing: it had nothing
+        to deliver and was only the watchdog, needed while something of the run could
+        outlive a SIGKILLed pwsup (the command, then its leftovers); its teardown overlaps
+        with ours (the exit latency is a measured figure)."""
         run = self.run
         attempt = run.attempt
         assert attempt is not None
         assert attempt.exit_code is not None
+        if not run.params.online and self._run_is_over(attempt):
+            run.reporter.kill()
         code = attempt.exit_code
         stopped = run.stop_signal is not None
         if run.server_stop is not None and not stopped:
