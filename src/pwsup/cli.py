@@ -102,6 +102,8 @@ def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved |
         return exitcodes.OS_ERROR
     except (RuntimeError, ValueError, KeyError) as e:
         log.error(f"secrets could not be resolved: {e}; nothing was started")
+        _remove([path for path in (params.env_output_filename, params.config_output_filename)
+                 if path])  # the answer naming what was written is lost: these may be
         return exitcodes.CONFIG
     for secret in resolved.secrets:
         log.add_secret(secret)

@@ -90,6 +90,32 @@ def test_a_file_over_the_size_limit_is_refused_and_the_option_named(tmp_path: ob
     assert small.returncode == 0, small
 
 
+def test_a_resolved_answer_beyond_its_bound_is_one_error_and_nothing_left(
+        tmp_path: object) -> None:
+    """Each file within --config-size-limit, together far beyond what the parent takes in
+    from the resolver (8 x the limit plus three times the environment): one line, exit 78, the
+    output file the resolver wrote removed."""
+    locations = []
+    for i in range(60):
+        path = os.path.join(str(tmp_path), f"part{i}.env")
+        with open(path, "w") as f:
+            f.write(f"PART_{i}=" + "x" * 950 + "\n")
+        locations += ["--env", f"FILE:{path}"]
+    output = os.path.join(str(tmp_path), "out.env")
+    argv = pwsup_cmd(["sh", "-c", "echo started"], *locations, "--config-size-limit", "1000",
+                     "--env-output-filename", output)
+    result = run(argv, clean_env(), timeout=30)
+    assert result.returncode == 78, result
+    assert "started" not in result.stdout
+    (line,) = [line for line in result.stderr.splitlines() if "could not be resolved" in line]
+    assert "exceed" in line, result
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists(output)
+    fits = run(pwsup_cmd(["sh", "-c", "echo started"], *locations[:4],
+                         "--config-size-limit", "1000"), clean_env(), timeout=30)
+    assert fits.returncode == 0, fits
+
+
 @pytest.mark.parametrize(("fmt", "text", "word"), [d for d in BAD_DOCUMENTS if len(d[1]) < 1e6],
                          ids=lambda v: v if isinstance(v, str) and len(v) < 12 else "")
 def test_a_hostile_document_in_a_file_is_one_error_at_start(fmt: str, text: str, word: str,

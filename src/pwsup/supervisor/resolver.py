@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from pwsup.supervisor.signals import StopWatch
 
 
+ANSWER_FACTOR = 8
+"""The resolver's whole answer (environment, configuration, the list of secret values) may
+be at most this many times --config-size-limit, plus three times the environment it was
+given (which comes back in it, twice when the configuration holds it as ENV): each source
+is bounded by that option, and the parent must not hold an unbounded answer in memory."""
 KILL_WAIT = 1.0
 """The longest pwsup waits for a resolver it sent SIGKILL to be gone (a millisecond, unless
 it is in uninterruptible sleep)."""
@@ -76,10 +81,15 @@ class ResolverProcess:
         os.set_blocking(read_fd, False)
         self.pid, self.fd = pid, read_fd
         self._chunks: list[bytes] = []
+        self._size = 0
+        self.limit = ANSWER_FACTOR * params.config_size_limit + 3 * sum(
+            len(name) + len(value) + 8 for name, value in env.items())
+        self.overflow = False
         self.done = False
 
     def read(self) -> bool:
-        """Take what is available; True once the answer is complete (EOF)."""
+        """Take what is available; True once the answer is complete (EOF), or too large (the
+        resolver is then killed: `result` says so)."""
         while not self.done:
             try:
                 chunk = os.read(self.fd, 65536)
@@ -88,7 +98,12 @@ class ResolverProcess:
             if not chunk:
                 self.done = True
                 os.close(self.fd)
+            elif self._size + len(chunk) > self.limit:
+                self.overflow = True
+                self._chunks.clear()
+                self.kill()
             else:
+                self._size += len(chunk)
                 self._chunks.append(chunk)
         return True
 
@@ -106,6 +121,10 @@ class ResolverProcess:
         """The answer; RuntimeError if the resolver died without giving one."""
         import json
 
+        if self.overflow:
+            raise RuntimeError(f"the resolved environment and configuration exceed "
+                               f"{self.limit} bytes ({ANSWER_FACTOR} x --config-size-limit "
+                               "and three times the environment given)")
         if not self._chunks:
             raise RuntimeError("the secrets resolver died without an answer")
         data = json.loads(b"".join(self._chunks))
@@ -130,7 +149,8 @@ def resolve_in_child(params: Params, environ: Mapping[str, str],
         if signum is not None:
             process.kill()
             raise Stopped(signum)
-    os.waitpid(process.pid, 0)
+    if not process.overflow:  # else killed and reaped already
+        os.waitpid(process.pid, 0)
     return process.result()
 
 
