@@ -18,88 +18,27 @@ interpreter's exit in case the call never returns.
 from __future__ import annotations
 
 import atexit
-import json
-import os
-import signal
 from typing import TYPE_CHECKING, Any
 
-from pwsup.supervisor import forking
 from pwsup.util.files import remove_quietly
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from pwsup.config.params import Params
+    from pwsup.supervisor.resolver import Resolved
 
 _pending: set[str] = set()
 """Output files written and not yet removed: removed at exit if still there."""
 
 
-class Resolved:
-    """The resolver's answer: the environment, the configuration, what failed (names and
-    providers only) and the secret values (for redaction)."""
-
-    def __init__(self, env: dict[str, str], config: dict[str, Any], failures: list[str],
-                 secrets: list[str]) -> None:
-        self.env = env
-        self.config = config
-        self.failures = failures
-        self.secrets = secrets
-
-
 def resolve(params: Params, environ: Mapping[str, str],
             initial_config: Mapping[str, Any]) -> Resolved:
-    """Resolve in a forked child and wait for its answer."""
-    read_fd, write_fd = os.pipe()
-    env, config = dict(environ), dict(initial_config)
-    try:
-        pid = forking.fork(lambda mask: _child(params, env, config, write_fd, mask),
-                           what="the secrets resolver", death_signal=signal.SIGKILL,
-                           close_fds=(read_fd,))
-    except BaseException:
-        os.close(read_fd)
-        raise
-    finally:
-        os.close(write_fd)
-    chunks: list[bytes] = []
-    with os.fdopen(read_fd, "rb") as stream:
-        while chunk := stream.read(65536):
-            chunks.append(chunk)
-    os.waitpid(pid, 0)
-    if not chunks:
-        raise RuntimeError("the secrets resolver died without an answer")
-    data = json.loads(b"".join(chunks))
-    return Resolved(data["env"], data["config"], data["failures"], data["secrets"])
+    """Resolve in a forked child (wrapped mode's resolver, which writes no output file
+    here) and wait for its answer."""
+    from pwsup.supervisor.resolver import resolve_in_child
 
-
-def _child(params: Params, environ: dict[str, str], initial_config: dict[str, Any],
-           write_fd: int, mask: set[int]) -> int:
-    """The resolver's life after the fork; 70 when it failed (named by type, never with a
-    value, which might be a secret)."""
-    try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        import logging
-
-        from pwsup.secrets.resolve import Resolver
-        from pwsup.supervisor.resolver import _with_region
-
-        logging.getLogger("botocore").setLevel(logging.INFO)  # its DEBUG lines hold secrets
-        params = _with_region(params, environ)
-        with Resolver(params, environ, initial_config=initial_config) as resolver:
-            resolution = resolver.resolve()
-        payload = json.dumps({
-            "env": resolution.env, "config": resolution.config,
-            "failures": [str(failure) for failure in resolution.failures],
-            "secrets": sorted(resolution.secret_values),
-        }, default=str).encode("utf-8")
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(write_fd, view):]
-    except BaseException as e:
-        why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
-        forking.say(f"PWSUP: ERROR: the secrets resolver failed: {why}")
-        return forking.CHILD_FAILED
-    return 0
+    return resolve_in_child(params, environ, initial_config=initial_config, write_files=False)
 
 
 def write_outputs(params: Params, resolved: Resolved) -> list[str]:

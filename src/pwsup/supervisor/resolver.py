@@ -66,11 +66,19 @@ class Resolved:
 class ResolverProcess:
     """A running resolver: its pid and the pipe its answer arrives on."""
 
-    def __init__(self, params: Params, environ: Mapping[str, str]) -> None:
+    def __init__(self, params: Params, environ: Mapping[str, str], *,
+                 initial_config: Mapping[str, Any] | None = None, write_files: bool = True
+                 ) -> None:
+        """`initial_config`: the call's own configuration (embedded mode), whose
+        `__to_resolve` entries are resolved with the rest. `write_files`: whether the
+        resolver writes the output files (wrapped mode; an embedded caller writes its own,
+        since only it knows when the call is over)."""
         read_fd, write_fd = os.pipe()
         env = dict(environ)
+        config = dict(initial_config or {})
         try:
-            pid = forking.fork(lambda mask: _child(params, env, write_fd, mask),
+            pid = forking.fork(lambda mask: _child(params, env, config, write_files, write_fd,
+                                                   mask),
                                what="the secrets resolver", death_signal=signal.SIGKILL,
                                close_fds=(read_fd,))
         except BaseException:
@@ -133,7 +141,9 @@ class ResolverProcess:
 
 
 def resolve_in_child(params: Params, environ: Mapping[str, str],
-                     stops: StopWatch | None = None) -> Resolved:
+                     stops: StopWatch | None = None, *,
+                     initial_config: Mapping[str, Any] | None = None,
+                     write_files: bool = True) -> Resolved:
     """Run a resolver and wait for its answer (before anything else has started).
 
     With `stops`, a stop signal ends the wait at once: the resolver is killed and reaped,
@@ -141,7 +151,8 @@ def resolve_in_child(params: Params, environ: Mapping[str, str],
     to stop, and nothing of the run outlives it."""
     import select
 
-    process = ResolverProcess(params, environ)
+    process = ResolverProcess(params, environ, initial_config=initial_config,
+                              write_files=write_files)
     watched = [process.fd] if stops is None else [process.fd, stops.fd]
     while not process.read():
         ready, _, _ = select.select(watched, [], [])
@@ -154,8 +165,8 @@ def resolve_in_child(params: Params, environ: Mapping[str, str],
     return process.result()
 
 
-def _child(params: Params, environ: dict[str, str], write_fd: int,
-           mask: set[int]) -> int:
+def _child(params: Params, environ: dict[str, str], initial_config: dict[str, Any],
+           write_files: bool, write_fd: int, mask: set[int]) -> int:
     """The resolver's life after `forking.fork`; its exit code (70: it failed and said so
     on stderr, never with a value)."""
     import json
@@ -163,7 +174,7 @@ def _child(params: Params, environ: dict[str, str], write_fd: int,
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about Ctrl-C
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        result = _resolve(params, environ)
+        result = _resolve(params, environ, initial_config, write_files)
         payload = json.dumps(result, default=str).encode("utf-8")
         view = memoryview(payload)
         while view:
@@ -175,7 +186,8 @@ def _child(params: Params, environ: dict[str, str], write_fd: int,
     return 0
 
 
-def _resolve(params: Params, environ: dict[str, str]) -> dict[str, Any]:
+def _resolve(params: Params, environ: dict[str, str], initial_config: dict[str, Any],
+             write_files: bool) -> dict[str, Any]:
     import logging
 
     from pwsup.secrets.output import write_outputs
@@ -190,11 +202,11 @@ def _resolve(params: Params, environ: dict[str, str]) -> dict[str, Any]:
     root.setLevel(log.level)
     logging.getLogger("botocore").setLevel(max(log.level, logging.INFO))  # DEBUG leaks secrets
     params = _with_region(params, environ)
-    with Resolver(params, environ) as resolver:
+    with Resolver(params, environ, initial_config=initial_config) as resolver:
         resolution = resolver.resolve()
     errors: list[str] = []
     written: list[str] = []
-    if resolution.ok:
+    if resolution.ok and write_files:
         try:
             written = write_outputs(params, resolution)
         except OSError as e:
