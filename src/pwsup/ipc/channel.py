@@ -90,6 +90,8 @@ class Channel:
         return self._take_frames(on_bad_frame)
 
     def _take_frames(self, on_bad_frame: Callable[[str], None]) -> list[Message]:
+        if len(self._inbox) < _HEADER:
+            return []  # nothing to decode: the message classes need not be imported
         from pwsup.ipc.messages import DecodeError, decode
 
         messages: list[Message] = []

@@ -121,6 +121,12 @@ class ReporterLink:
 
 
 def _reporter_main(seed: ReporterSeed, channel: Channel, log: Log) -> NoReturn:
+    """The reporter, or offline (outside ECS sidecar mode, which polls the task metadata)
+    the watchdog it is reduced to there: nothing to report, so nothing more to import."""
+    if not (seed.params.online or seed.params.sidecar_container_mode):
+        from pwsup.supervisor.watchdog import watch
+
+        watch(seed, channel, log)
     from pwsup.supervisor.reporter import reporter_main
 
     reporter_main(seed, channel, log)

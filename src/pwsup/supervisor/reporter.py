@@ -15,8 +15,9 @@ the pipe. It imports whatever it needs (requests, ...) after the fork: the paren
 It watches the parent: EOF on the pipe before a `Finish` means the parent died (even by
 SIGKILL), and the reporter then terminates the command's process group and every process
 carrying the run's cookie itself — SIGTERM, the grace period, SIGKILL — so a dead
-supervisor leaves neither its command nor the daemons the command started running. (An
-offline parent that is done simply kills its reporter: it has nothing to deliver.)
+supervisor leaves neither its command nor the daemons the command started running. Offline
+(outside ECS sidecar mode) that is all there is to do, and the parent forks the lean
+`watchdog` loop instead of this one; an offline parent that is done simply kills it.
 
 It ignores the job-control and termination signals a process group receives together
 (a Ctrl-C, `kill -TERM -<pgid>`): the parent decides when the run ends, and the reporter
@@ -27,15 +28,14 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 from typing import TYPE_CHECKING, NoReturn
 
 from pwsup.ipc import messages as m
 from pwsup.supervisor.deadlines import Deadlines
 from pwsup.supervisor.reporting.sink import Sink
+from pwsup.supervisor.watchdog import end_orphaned_run, settle
 from pwsup.util.log import make_handler
 from pwsup.util.timefmt import utc_now
-from pwsup.util.title import set_title
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -46,9 +46,6 @@ if TYPE_CHECKING:
 
     Replies = Callable[[m.Message], None]
 
-_IGNORED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
-            signal.SIGUSR2, signal.SIGWINCH, signal.SIGTTIN, signal.SIGTTOU, signal.SIGPIPE)
-REPORTER_NICENESS = 5
 
 class Reporter:
     """The reporter's event loop."""
@@ -88,8 +85,7 @@ class Reporter:
                 self._poll_once()
             orphaned = not self.finished
             if orphaned:
-                self.log.warning("pwsup's parent process is gone; terminating the command")
-                self._terminate_orphaned_group()
+                end_orphaned_run(self.seed, self.log)
                 self._report_orphaned_run()
             # The parent is gone (a parent that stops waiting kills us instead): the final
             # status in hand is still delivered, within its own deadline.
@@ -148,24 +144,6 @@ class Reporter:
         self.sink.handle(m.Finish(status="ABORTED", exit_code=None, failed_attempts=0,
                                   timed_out_attempts=0, finished_at=utc_now(), shutdown=True))
 
-    def _terminate_orphaned_group(self) -> None:
-        """The parent is gone: end what is left of the run — the command's process group and
-        every process carrying the run's cookie (a setsid() daemon is in another group, and
-        without the parent, the subreaper, it is no longer in pwsup's tree) — with SIGTERM,
-        the grace period, SIGKILL. --keep-descendants leaves all but the command's group be
-(its process alone, with --no-process-group-termination)."""
-        from pwsup.supervisor.sweep import Sweep
-
-        seed = self.seed
-        pgid = seed.pgid
-        group = pgid if pgid is not None and seed.group_signals else None
-        alone = (pgid,) if pgid is not None and group is None else ()
-        cookie = None if seed.params.keep_descendants else seed.cookie
-        grace = seed.params.process_termination_grace_period
-        if Sweep(group=group, cookie=cookie, pids=alone).terminate(grace):
-            self.log.warning(f"processes of the command ignored SIGTERM for {grace:g} s: "
-                             "sending SIGKILL")
-
     def _exit(self, code: int) -> NoReturn:
         try:
             self.sink.close()
@@ -187,16 +165,8 @@ def reporter_main(seed: ReporterSeed, channel: Channel, log: Log) -> NoReturn:
     """Entry point in the freshly forked reporter (`forking.fork` has dropped the parent's
     handlers and descriptors; every signal is still blocked)."""
     try:
-        for signum in _IGNORED:
-            signal.signal(signum, signal.SIG_IGN)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        # Background work: when CPU is short, the parent (signals, escalation, exit) and the
-        # command come first — its teardown when killed at the end included.
-        os.nice(REPORTER_NICENESS)
-        log.process = "reporter"
+        settle(seed, log, "reporter")
         _route_library_logs(log)
-        set_title(seed.title)
     except BaseException as e:
         log.error(f"reporter could not start: {e!r}")
         os._exit(70)
