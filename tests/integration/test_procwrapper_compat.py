@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
+from tests.helpers.fake_cloudreactor import FakeCloudReactor
 
 from pwsup.compat import ProcWrapper, ProcWrapperParams
 
@@ -145,3 +149,225 @@ def test_offline_mode_exports_no_api_settings(tmp_path: Path) -> None:
     assert child["PROC_WRAPPER_OFFLINE_MODE"] == "TRUE"
     assert not [k for k in child if k.startswith("PROC_WRAPPER_API_")]
     assert "PROC_WRAPPER_ENABLE_STATUS_UPDATE_LISTENER" not in child
+
+
+# -- reported calls: the fake CloudReactor server on 127.0.0.1 --------------------------------
+
+
+@pytest.fixture
+def api() -> Iterator[FakeCloudReactor]:
+    with FakeCloudReactor() as server:
+        server.create_task("compat-task")
+        yield server
+    from pwsup.embedded import monitor as embedded_monitor
+
+    if embedded_monitor._current is not None:  # the reporter ends when its pipe closes
+        embedded_monitor._current.close()
+        embedded_monitor._current = None
+
+
+def _bare_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PROC_WRAPPER_", "PWSUP_"))}
+
+
+def _online(api: FakeCloudReactor, **settings: Any) -> ProcWrapperParams:
+    params = ProcWrapperParams(env=_bare_env())
+    params.task_name = "compat-task"
+    params.api_base_url = api.base_url
+    params.api_key = api.api_key
+    params.process_retry_delay = 0
+    for name, value in settings.items():
+        setattr(params, name, value)
+    return params
+
+
+def _patches(api: FakeCloudReactor) -> list[dict[str, Any]]:
+    return [r.json for r in api.requests if r.method == "PATCH" and r.json is not None]
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["in-process", "isolated"])
+@pytest.mark.parametrize("outcome", ["SUCCEEDED", "FAILED"])
+def test_status_held_back_after_a_retry_goes_in_the_final_report(
+        api: FakeCloudReactor, isolated: bool, outcome: str) -> None:
+    """As proc_wrapper: once an update has gone (here the failed attempt's), update_status
+    values wait for the next update of any kind — the final report, which carries them
+    beside its own fields, which status values never replace (D74); no RUNNING update
+    carries them."""
+    params = _online(api, process_max_retries=1)
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> str:
+        if w.failed_count == 0:
+            raise RuntimeError("the first attempt fails")
+        w.update_status(success_count=4, error_count=5, last_status_message="hello",
+                        extra_status_props={"extra": "yo", "status": "SUCCEEDED",
+                                            "failed_attempts": 0})
+        if outcome == "FAILED":
+            raise RuntimeError("the second attempt fails too")
+        return "done"
+
+    wrapper = ProcWrapper(params=params, env_override=_bare_env(), isolated=isolated)
+    if outcome == "FAILED":
+        with pytest.raises(RuntimeError, match="too"):
+            wrapper.managed_call(work)
+    else:
+        assert wrapper.managed_call(work) == "done"
+    patches = _patches(api)
+    assert [p["status"] for p in patches] == ["RUNNING", outcome]
+    assert patches[0] == {"status": "RUNNING", "failed_attempts": 1}
+    final = patches[1]
+    assert {k: final.get(k) for k in ("success_count", "error_count", "last_status_message",
+                                       "extra")} == {
+        "success_count": 4, "error_count": 5, "last_status_message": "hello", "extra": "yo"}
+    assert final.get("failed_attempts") == (2 if outcome == "FAILED" else None)
+    [uuid] = list(api.executions)
+    assert api.execution(uuid)["success_count"] == 4
+    assert api.violations == []
+
+
+class _LambdaContext:
+    """What AWS Lambda hands a handler, as far as pwsup reads it."""
+
+    function_name = "compat-fn"
+    function_version = "1"
+    invoked_function_arn = "arn:aws:lambda:us-east-2:123456789012:function:compat-fn"
+    memory_limit_in_mb = 512
+    aws_request_id = "request-1"
+    log_group_name = "group"
+    log_stream_name = "stream"
+
+
+def test_the_execution_uuid_in_the_input_is_the_execution_reported(
+        api: FakeCloudReactor) -> None:
+    """`ProcWrapper(params, runtime_context=..., input_value=event)`, as a Lambda handler
+    writes it: the Task Execution UUID the event carries is adopted — the start attaches to
+    it (PATCH, never a POST), the function, the wrapper and a command it starts see it, and
+    the final status goes to it. A second invocation with the same event calls nothing and
+    says why: the execution has already finished."""
+    from pwsup.embedded.monitor import Denied
+
+    uuid = api.create_execution("compat-task")["uuid"]
+    event = {"cloudreactor_context": {"proc_wrapper_params": {"task_execution": {"uuid": uuid}}},
+             "n": 5}
+    seen: list[tuple[Any, str | None, str | None]] = []
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> int:
+        seen.append((data, w.task_execution_uuid,
+                     w.make_process_env().get("PROC_WRAPPER_TASK_EXECUTION_UUID")))
+        return int(data["n"])
+
+    def handler(event: dict[str, Any], context: object) -> Any:
+        wrapper = ProcWrapper(params=_online(api), runtime_context=context, input_value=event,
+                              env_override=_bare_env())
+        return wrapper.managed_call(work)
+
+    assert handler(event, _LambdaContext()) == 5
+    assert seen == [(event, uuid, uuid)]
+    requests = [(r.method, r.path.split("?")[0], (r.json or {}).get("status"))
+                for r in api.requests]
+    assert requests == [("PATCH", f"/api/v1/task_executions/{uuid}/", "RUNNING"),
+                        ("PATCH", f"/api/v1/task_executions/{uuid}/", "SUCCEEDED")]
+    assert list(api.executions) == [uuid]
+    assert api.execution(uuid)["status"] == "SUCCEEDED"
+
+    with pytest.raises(Denied) as denied:
+        handler(event, _LambdaContext())
+    assert len(seen) == 1
+    assert f"Task Execution {uuid} has already finished" in str(denied.value)
+    assert "concurrency" not in str(denied.value)
+    assert denied.value.exit_code == 75
+    assert [r.method for r in api.requests if r.method == "POST"] == []
+    assert list(api.executions) == [uuid]
+    assert api.execution(uuid)["status"] == "SUCCEEDED"
+    assert api.violations == []
+
+
+def test_each_call_reports_its_own_log_tail(api: FakeCloudReactor) -> None:
+    """One wrapper, two calls: each final report carries the lines of its own call (and
+    of what was logged before it), never an earlier call's (D81); a logging handler taken
+    once keeps feeding every later call."""
+    import logging
+
+    wrapper = ProcWrapper(params=_online(api, num_log_lines_sent_on_success=10),
+                          env_override=_bare_env())
+    logger = logging.getLogger("compat-tail-test")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(wrapper.get_embedded_logging_handler())
+    try:
+        def first(w: ProcWrapper, data: Any, config: Any) -> str:
+            logger.info("line of the first call")
+            return "one"
+
+        def second(w: ProcWrapper, data: Any, config: Any) -> str:
+            w.debug_output("line of the second call")
+            return "two"
+
+        logger.info("before the first call")
+        assert wrapper.managed_call(first) == "one"
+        assert wrapper.managed_call(second) == "two"
+    finally:
+        logger.handlers.clear()
+    finals = [p for p in _patches(api) if p["status"] == "SUCCEEDED"]
+    assert [f["debug_log_tail"] for f in finals] == [
+        "before the first call\nline of the first call\n", "line of the second call\n"]
+    assert len(api.executions) == 2
+    assert api.violations == []
+
+
+def _call_with_one_status_update(wrapper: ProcWrapper, api: FakeCloudReactor) -> float:
+    """managed_call of a function whose one update_status goes at once (the first update);
+    seconds from its return to managed_call's."""
+    import time
+
+    returned: list[float] = []
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> str:
+        w.update_status(success_count=7)
+        api.wait_for(lambda r: (r.json or {}).get("success_count") == 7, timeout=30)
+        returned.append(time.monotonic())
+        return "done"
+
+    assert wrapper.managed_call(work) == "done"
+    return time.monotonic() - returned[0]
+
+
+def test_the_final_report_waits_for_an_update_on_the_wire_one_request_timeout_at_most(
+        api: FakeCloudReactor) -> None:
+    """An update whose answer hangs: the final report waits for it at most
+    --api-request-timeout, the update is not tried again, and the final report carries the
+    values the server never confirmed."""
+    from tests.helpers.bounds import SLACK
+    from tests.helpers.fake_cloudreactor import Hang
+
+    api.script("PATCH", None, Hang())
+    wrapper = ProcWrapper(params=_online(api, api_request_timeout=2, api_retry_delay=0),
+                          env_override=_bare_env())
+    try:
+        assert _call_with_one_status_update(wrapper, api) < 2 + SLACK
+    finally:
+        api.release_hangs()
+    patches = _patches(api)
+    assert [p["status"] for p in patches] == ["RUNNING", "SUCCEEDED"]
+    assert patches[1]["success_count"] == 7
+    assert api.violations == []
+
+
+def test_the_final_report_never_waits_for_an_update_between_retries(
+        api: FakeCloudReactor) -> None:
+    """An update that failed and waits for its retry: the final report goes at once,
+    carrying its values, and the retry never comes (no RUNNING update after the final)."""
+    from tests.helpers.bounds import SLACK
+    from tests.helpers.fake_cloudreactor import Respond
+
+    api.script("PATCH", None, Respond(503))
+    wrapper = ProcWrapper(params=_online(api, api_retry_delay=60), env_override=_bare_env())
+    assert _call_with_one_status_update(wrapper, api) < SLACK
+    from pwsup.embedded import monitor as embedded_monitor
+
+    assert embedded_monitor._current is not None
+    embedded_monitor._current.close()  # every request the reporter made is recorded
+    embedded_monitor._current = None
+    patches = _patches(api)
+    assert [p["status"] for p in patches] == ["RUNNING", "SUCCEEDED"]
+    assert patches[1]["success_count"] == 7
+    assert api.violations == []

@@ -42,7 +42,8 @@ _current: EmbeddedMonitor | None = None
 
 
 class Denied(PwsupError, RuntimeError):
-    """The server refused to start the run (concurrency conflict, key refused, ...)."""
+    """The server refused to start the run: the Task at its concurrency limit, the
+    execution to attach to already finished or stopped, the key refused, ..."""
 
     def __init__(self, exit_code: int, reason: str) -> None:
         super().__init__(f"the run was not started: {reason} (exit code {exit_code})")

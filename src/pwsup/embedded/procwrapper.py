@@ -19,7 +19,8 @@ so a crash, a hang (with `process_timeout`) or a leak cannot take the caller dow
 Reporting uses the same reporter process as wrapped mode (see `pwsup.embedded.monitor`).
 
 Fixed on purpose (docs/differences.md, "Embedded mode"): `managed_call(fn)` without data
-works; `env_override` really is the environment; the build uuid is not the deploy uuid.
+works; `env_override` really is the environment; the build uuid is not the deploy uuid; the
+log tail is each call's own.
 """
 
 from __future__ import annotations
@@ -257,6 +258,7 @@ class ProcWrapper:
             from pwsup.embedded.resolving import remove_outputs
 
             remove_outputs(written)
+            self.tails.clear()  # the tail is this call's: the next call reports its own lines
 
     def _call(self, fun: Callable[..., Any], data: Any, params: Params,
               config: dict[str, Any]) -> Any:
@@ -265,14 +267,12 @@ class ProcWrapper:
         self.attempt_count = self.failed_count = 0
         self.task_execution_uuid = params.task_execution_uuid
         self.monitor = self._start_monitor(params, data)
-        failures = 0
         while True:
             self.attempt_count += 1
             try:
                 result = self._attempt(fun, data, config)
             except Exception:
-                failures += 1
-                self.failed_count = failures
+                failures = self.failed_count = self.failed_count + 1
                 if params.max_attempts is not None and failures >= params.max_attempts:
                     self._finish("FAILED", failures)
                     raise
