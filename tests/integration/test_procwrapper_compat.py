@@ -371,3 +371,30 @@ def test_the_final_report_never_waits_for_an_update_between_retries(
     assert [p["status"] for p in patches] == ["RUNNING", "SUCCEEDED"]
     assert patches[1]["success_count"] == 7
     assert api.violations == []
+
+
+def test_attaching_to_a_finished_execution_ends_at_once_saying_so(
+        api: FakeCloudReactor, tmp_path: Path) -> None:
+    """--task-execution-uuid naming an execution that is over: the server's 409 is final
+    (not a concurrency conflict to retry until the conflict timeout, 1800 s for a service),
+    so pwsup exits 75 at once without starting the command, and says what happened (D82)."""
+    import subprocess
+
+    from tests.helpers.bounds import EXIT_TIMEOUT
+    from tests.helpers.runner import clean_env, pwsup_cmd
+
+    uuid = api.create_execution("compat-task")["uuid"]
+    api.set_status(uuid, "SUCCEEDED")
+    marker = tmp_path / "started"
+    result = subprocess.run(
+        pwsup_cmd(["touch", str(marker)], "-n", "compat-task", "--api-base-url", api.base_url,
+                  "--task-execution-uuid", uuid, "--service", "--max-concurrency", "1"),
+        env=clean_env({"PROC_WRAPPER_API_KEY": api.api_key}), capture_output=True, text=True,
+        timeout=EXIT_TIMEOUT, check=False)
+    assert result.returncode == 75, result.stderr
+    assert not marker.exists()
+    assert f"Task Execution {uuid} has already finished or was stopped" in result.stderr
+    assert "concurrency" not in result.stderr
+    assert [r.method for r in api.requests] == ["PATCH"]
+    assert api.execution(uuid)["status"] == "SUCCEEDED"
+    assert api.violations == []
