@@ -398,3 +398,29 @@ def test_attaching_to_a_finished_execution_ends_at_once_saying_so(
     assert [r.method for r in api.requests] == ["PATCH"]
     assert api.execution(uuid)["status"] == "SUCCEEDED"
     assert api.violations == []
+
+
+def test_update_status_returns_at_once_1_when_reported_3_when_not(
+        api: FakeCloudReactor) -> None:
+    """update_status never waits for the server (D83): 1 when the values will be sent, the
+    second one held for the final report included; 3 when the call is not reported."""
+    from tests.helpers.fake_cloudreactor import Hang
+
+    api.script("PATCH", None, Hang())  # the first update never gets its answer
+    results: list[int] = []
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> str:
+        results.append(w.update_status(success_count=1))
+        results.append(w.update_status(success_count=2))
+        return "done"
+
+    wrapper = ProcWrapper(params=_online(api, api_request_timeout=1, api_retry_delay=0),
+                          env_override=_bare_env())
+    try:
+        assert wrapper.managed_call(work) == "done"
+    finally:
+        api.release_hangs()
+    offline = ProcWrapper(params=_offline_params(), env_override=_bare_env())
+    assert offline.managed_call(lambda w, d, c: w.update_status(success_count=1)) == 3
+    assert results == [1, 1]
+    assert _patches(api)[-1]["success_count"] == 2
