@@ -427,3 +427,71 @@ def test_update_status_returns_at_once_1_when_reported_3_when_not(
     assert offline.managed_call(lambda w, d, c: w.update_status(success_count=1)) == 3
     assert results == [1, 1]
     assert _patches(api)[-1]["success_count"] == 2
+
+
+# -- input, result and output files through the settings, as proc_wrapper has them ----------
+
+
+def test_exit_after_writing_variables_writes_the_files_and_calls_nothing(
+        tmp_path: Path) -> None:
+    """The output files are written (and kept), the function is not called, nothing is
+    reported, and the call returns None."""
+    out = tmp_path / "out.env"
+    params = _offline_params(env_output_filename=str(out), exit_after_writing_variables=True)
+    env = {**_bare_env(), "SOME_VALUE_FOR_PROC_WRAPPER_TO_RESOLVE": "PLAIN:xyz"}
+    called: list[object] = []
+    wrapper = ProcWrapper(params=params, env_override=env)
+    assert wrapper.managed_call(lambda w, d, c: called.append(d)) is None
+    assert called == []
+    assert "SOME_VALUE='xyz'" in out.read_text().splitlines()
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+
+
+def test_the_input_settings_give_the_call_its_data(tmp_path: Path) -> None:
+    """Without data, the call's data is the input the settings name — the variable
+    --input-env-var-name, else the file --input-filename — parsed per
+    --input-value-format or the file's name; --cleanup-input-file removes the file after."""
+    def echo(w: ProcWrapper, data: Any, config: Any) -> Any:
+        return data
+
+    by_variable = _offline_params(input_env_var_name="THE_INPUT", input_value_format="json")
+    env = {**_bare_env(), "THE_INPUT": '{"a": 7}'}
+    assert ProcWrapper(params=by_variable, env_override=env).managed_call(echo) == {"a": 7}
+    assert ProcWrapper(params=by_variable, env_override=env).managed_call(echo, "given") \
+        == "given"
+    input_file = tmp_path / "input.json"
+    input_file.write_text('{"b": [1, 2]}')
+    by_file = _offline_params(input_filename=str(input_file), cleanup_input_file=True)
+    assert ProcWrapper(params=by_file, env_override=_bare_env()).managed_call(echo) == \
+        {"b": [1, 2]}
+    assert not input_file.exists()
+    assert ProcWrapper(params=_offline_params(), env_override=_bare_env()).managed_call(
+        echo) is None  # no input anywhere: None (D70)
+
+
+def test_a_result_file_is_the_result_of_a_function_that_returns_none(
+        api: FakeCloudReactor, tmp_path: Path) -> None:
+    """A function that returns None and leaves its result in --result-filename: the file,
+    parsed by its name, is the call's result and the execution's output_value, and it is
+    removed; one that cannot be parsed fails the attempt (and is retried)."""
+    from pwsup.embedded.calldata import CallDataError
+
+    result_file = tmp_path / "result.json"
+
+    def writes(w: ProcWrapper, data: Any, config: Any) -> None:
+        result_file.write_text('{"rows": 3}' if w.failed_count else "{not json")
+
+    wrapper = ProcWrapper(params=_online(api, result_filename=str(result_file),
+                                         process_max_retries=1), env_override=_bare_env())
+    assert wrapper.managed_call(writes) == {"rows": 3}
+    assert not result_file.exists()
+    final = _patches(api)[-1]
+    assert final["status"] == "SUCCEEDED"
+    assert final["output_value"] == {"rows": 3}
+    assert _patches(api)[0]["failed_attempts"] == 1
+    once = ProcWrapper(params=_online(api, result_filename=str(result_file)),
+                       env_override=_bare_env())
+    with pytest.raises(CallDataError, match=r"result\.json"):
+        once.managed_call(lambda w, d, c: result_file.write_text("{not json") and None)
+    assert _patches(api)[-1]["status"] == "FAILED"
+    assert api.violations == []
