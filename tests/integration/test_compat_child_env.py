@@ -5,7 +5,8 @@ Each expected table is what upstream's code computes for the settings of its cas
 (`ProcWrapperParams.populate_env` plus `ProcWrapper.make_process_env`, commit 4446ce6), with
 the settings made equal where pwsup's default differs (`--max-concurrency -1`, D35). The
 only values that differ are deliberate and named: the API key is never exported (D56), and
-an unset status update interval is `-1` where upstream wrote the text `None` (D80).
+an unset status update interval is `-1` where upstream wrote the text `None` (D80); on ECS,
+the container variables upstream read from the task metadata are not added (D84).
 """
 
 from __future__ import annotations
@@ -140,3 +141,14 @@ def test_a_nested_wrapper_reads_the_exported_variables_back() -> None:
     assert nested.params.offline_mode is False
     upstream_text = dict(child, PROC_WRAPPER_STATUS_UPDATE_INTERVAL_SECONDS="None")
     assert load(["--", "true"], upstream_text).params is None
+
+
+def test_on_ecs_no_container_variable_is_added() -> None:
+    """D84: the ECS container variables pass through as pwsup has them, never read from the
+    task metadata (here an endpoint nobody answers: pwsup does not even ask it)."""
+    ecs = {"ECS_CONTAINER_METADATA_URI_V4": "http://127.0.0.1:9/v4/task",
+           "PROC_WRAPPER_MAIN_CONTAINER_NAME": "app"}
+    child = _child_env("-n", "t", env=clean_env(ecs))
+    assert child["PROC_WRAPPER_MAIN_CONTAINER_NAME"] == "app"
+    assert "PROC_WRAPPER_MONITOR_CONTAINER_NAME" not in child
+    assert "PROC_WRAPPER_SIDECAR_CONTAINER_MODE" not in child
