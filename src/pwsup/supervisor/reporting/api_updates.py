@@ -10,10 +10,10 @@ kind, else with the next update. Once the final report takes over, no RUNNING up
 follows it: one waiting for its retry is dropped (its values stay pending, so the final
 report carries them); in embedded mode the final report also waits for the answer to an
 update attempt on the wire (at most `--api-request-timeout`), so values the server already
-has are not sent again. After an update could not be
-delivered, updates pause for `--api-resume-delay` (or stop for good), so a struggling
-server is not kept busy with them. A 409 answer means the server stopped the execution:
-the parent hears of it and updates stop.
+has are not sent again. After an update could not be delivered, updates pause for
+`--api-resume-delay` (or stop for good), so a struggling server is not kept busy with
+them. A 409 answer means the server stopped the execution: the parent hears of it and
+updates stop.
 """
 
 from __future__ import annotations
