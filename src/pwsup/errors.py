@@ -20,6 +20,8 @@ Exception
  │    ├── supervisor.forking.ForkError (also OSError)  out of processes or memory
  │    ├── supervisor.child.SpawnError                  the command could not be started
  │    ├── embedded.monitor.Denied (also RuntimeError)  the server refused the run
+ │    ├── embedded.calldata.CallDataError (also ValueError)  a call's input or result
+ │    │                                                that cannot be read or parsed
  │    ├── ipc.messages.DecodeError (also ValueError)   a frame that is not a message
  │    └── util.files.TooLarge (also ValueError)        a file over a reader's limit
  └── RemoteTraceback                 not raised: the worker's formatted traceback, attached

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
+from tests.helpers.fake_cloudreactor import FakeCloudReactor
 
 from pwsup.compat import ProcWrapper, ProcWrapperParams
 
@@ -145,3 +149,349 @@ def test_offline_mode_exports_no_api_settings(tmp_path: Path) -> None:
     assert child["PROC_WRAPPER_OFFLINE_MODE"] == "TRUE"
     assert not [k for k in child if k.startswith("PROC_WRAPPER_API_")]
     assert "PROC_WRAPPER_ENABLE_STATUS_UPDATE_LISTENER" not in child
+
+
+# -- reported calls: the fake CloudReactor server on 127.0.0.1 --------------------------------
+
+
+@pytest.fixture
+def api() -> Iterator[FakeCloudReactor]:
+    with FakeCloudReactor() as server:
+        server.create_task("compat-task")
+        yield server
+    from pwsup.embedded import monitor as embedded_monitor
+
+    if embedded_monitor._current is not None:  # the reporter ends when its pipe closes
+        embedded_monitor._current.close()
+        embedded_monitor._current = None
+
+
+def _bare_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PROC_WRAPPER_", "PWSUP_"))}
+
+
+def _online(api: FakeCloudReactor, **settings: Any) -> ProcWrapperParams:
+    params = ProcWrapperParams(env=_bare_env())
+    params.task_name = "compat-task"
+    params.api_base_url = api.base_url
+    params.api_key = api.api_key
+    params.process_retry_delay = 0
+    for name, value in settings.items():
+        setattr(params, name, value)
+    return params
+
+
+def _patches(api: FakeCloudReactor) -> list[dict[str, Any]]:
+    return [r.json for r in api.requests if r.method == "PATCH" and r.json is not None]
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["in-process", "isolated"])
+@pytest.mark.parametrize("outcome", ["SUCCEEDED", "FAILED"])
+def test_status_held_back_after_a_retry_goes_in_the_final_report(
+        api: FakeCloudReactor, isolated: bool, outcome: str) -> None:
+    """As proc_wrapper: once an update has gone (here the failed attempt's), update_status
+    values wait for the next update of any kind — the final report, which carries them
+    beside its own fields, which status values never replace (D74); no RUNNING update
+    carries them."""
+    params = _online(api, process_max_retries=1)
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> str:
+        if w.failed_count == 0:
+            raise RuntimeError("the first attempt fails")
+        w.update_status(success_count=4, error_count=5, last_status_message="hello",
+                        extra_status_props={"extra": "yo", "status": "SUCCEEDED",
+                                            "failed_attempts": 0})
+        if outcome == "FAILED":
+            raise RuntimeError("the second attempt fails too")
+        return "done"
+
+    wrapper = ProcWrapper(params=params, env_override=_bare_env(), isolated=isolated)
+    if outcome == "FAILED":
+        with pytest.raises(RuntimeError, match="too"):
+            wrapper.managed_call(work)
+    else:
+        assert wrapper.managed_call(work) == "done"
+    patches = _patches(api)
+    assert [p["status"] for p in patches] == ["RUNNING", outcome]
+    assert patches[0] == {"status": "RUNNING", "failed_attempts": 1}
+    final = patches[1]
+    assert {k: final.get(k) for k in ("success_count", "error_count", "last_status_message",
+                                       "extra")} == {
+        "success_count": 4, "error_count": 5, "last_status_message": "hello", "extra": "yo"}
+    assert final.get("failed_attempts") == (2 if outcome == "FAILED" else None)
+    [uuid] = list(api.executions)
+    assert api.execution(uuid)["success_count"] == 4
+    assert api.violations == []
+
+
+class _LambdaContext:
+    """What AWS Lambda hands a handler, as far as pwsup reads it."""
+
+    function_name = "compat-fn"
+    function_version = "1"
+    invoked_function_arn = "arn:aws:lambda:us-east-2:123456789012:function:compat-fn"
+    memory_limit_in_mb = 512
+    aws_request_id = "request-1"
+    log_group_name = "group"
+    log_stream_name = "stream"
+
+
+def test_the_execution_uuid_in_the_input_is_the_execution_reported(
+        api: FakeCloudReactor) -> None:
+    """`ProcWrapper(params, runtime_context=..., input_value=event)`, as a Lambda handler
+    writes it: the Task Execution UUID the event carries is adopted — the start attaches to
+    it (PATCH, never a POST), the function, the wrapper and a command it starts see it, and
+    the final status goes to it. A second invocation with the same event calls nothing and
+    says why: the execution has already finished."""
+    from pwsup.embedded.monitor import Denied
+
+    uuid = api.create_execution("compat-task")["uuid"]
+    event = {"cloudreactor_context": {"proc_wrapper_params": {"task_execution": {"uuid": uuid}}},
+             "n": 5}
+    seen: list[tuple[Any, str | None, str | None]] = []
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> int:
+        seen.append((data, w.task_execution_uuid,
+                     w.make_process_env().get("PROC_WRAPPER_TASK_EXECUTION_UUID")))
+        return int(data["n"])
+
+    def handler(event: dict[str, Any], context: object) -> Any:
+        wrapper = ProcWrapper(params=_online(api), runtime_context=context, input_value=event,
+                              env_override=_bare_env())
+        return wrapper.managed_call(work)
+
+    assert handler(event, _LambdaContext()) == 5
+    assert seen == [(event, uuid, uuid)]
+    requests = [(r.method, r.path.split("?")[0], (r.json or {}).get("status"))
+                for r in api.requests]
+    assert requests == [("PATCH", f"/api/v1/task_executions/{uuid}/", "RUNNING"),
+                        ("PATCH", f"/api/v1/task_executions/{uuid}/", "SUCCEEDED")]
+    assert list(api.executions) == [uuid]
+    assert api.execution(uuid)["status"] == "SUCCEEDED"
+
+    with pytest.raises(Denied) as denied:
+        handler(event, _LambdaContext())
+    assert len(seen) == 1
+    assert f"Task Execution {uuid} has already finished" in str(denied.value)
+    assert "concurrency" not in str(denied.value)
+    assert denied.value.exit_code == 75
+    assert [r.method for r in api.requests if r.method == "POST"] == []
+    assert list(api.executions) == [uuid]
+    assert api.execution(uuid)["status"] == "SUCCEEDED"
+    assert api.violations == []
+
+
+def test_each_call_reports_its_own_log_tail(api: FakeCloudReactor) -> None:
+    """One wrapper, two calls: each final report carries the lines of its own call (and
+    of what was logged before it), never an earlier call's (D81); a logging handler taken
+    once keeps feeding every later call."""
+    import logging
+
+    wrapper = ProcWrapper(params=_online(api, num_log_lines_sent_on_success=10),
+                          env_override=_bare_env())
+    logger = logging.getLogger("compat-tail-test")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(wrapper.get_embedded_logging_handler())
+    try:
+        def first(w: ProcWrapper, data: Any, config: Any) -> str:
+            logger.info("line of the first call")
+            return "one"
+
+        def second(w: ProcWrapper, data: Any, config: Any) -> str:
+            w.debug_output("line of the second call")
+            return "two"
+
+        logger.info("before the first call")
+        assert wrapper.managed_call(first) == "one"
+        assert wrapper.managed_call(second) == "two"
+    finally:
+        logger.handlers.clear()
+    finals = [p for p in _patches(api) if p["status"] == "SUCCEEDED"]
+    assert [f["debug_log_tail"] for f in finals] == [
+        "before the first call\nline of the first call\n", "line of the second call\n"]
+    assert len(api.executions) == 2
+    assert api.violations == []
+
+
+def _call_with_one_status_update(wrapper: ProcWrapper, api: FakeCloudReactor) -> float:
+    """managed_call of a function whose one update_status goes at once (the first update);
+    seconds from its return to managed_call's."""
+    import time
+
+    returned: list[float] = []
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> str:
+        w.update_status(success_count=7)
+        api.wait_for(lambda r: (r.json or {}).get("success_count") == 7, timeout=30)
+        returned.append(time.monotonic())
+        return "done"
+
+    assert wrapper.managed_call(work) == "done"
+    return time.monotonic() - returned[0]
+
+
+def test_the_final_report_waits_for_an_update_on_the_wire_one_request_timeout_at_most(
+        api: FakeCloudReactor, caplog: pytest.LogCaptureFixture) -> None:
+    """An update whose answer hangs: the final report waits for it at most
+    --api-request-timeout, the update is not tried again, and the final report carries the
+    values the server never confirmed; the caller waits for the report that long too (here
+    longer than the final update timeout) and learns it was delivered."""
+    from tests.helpers.bounds import SLACK
+    from tests.helpers.fake_cloudreactor import Hang
+
+    api.script("PATCH", None, Hang())
+    params = _online(api, api_request_timeout=3, api_retry_delay=0,
+                     api_final_update_timeout=0.5)
+    wrapper = ProcWrapper(params=params, env_override=_bare_env())
+    try:
+        assert _call_with_one_status_update(wrapper, api) < 3 + SLACK
+    finally:
+        api.release_hangs()
+    patches = _patches(api)
+    assert [p["status"] for p in patches] == ["RUNNING", "SUCCEEDED"]
+    assert patches[1]["success_count"] == 7
+    assert "could not be delivered" not in caplog.text
+    assert api.violations == []
+
+
+def test_the_final_report_never_waits_for_an_update_between_retries(
+        api: FakeCloudReactor) -> None:
+    """An update that failed and waits for its retry: the final report goes at once,
+    carrying its values, and the retry never comes (no RUNNING update after the final)."""
+    from tests.helpers.bounds import SLACK
+    from tests.helpers.fake_cloudreactor import Respond
+
+    api.script("PATCH", None, Respond(503))
+    wrapper = ProcWrapper(params=_online(api, api_retry_delay=60), env_override=_bare_env())
+    assert _call_with_one_status_update(wrapper, api) < SLACK
+    from pwsup.embedded import monitor as embedded_monitor
+
+    assert embedded_monitor._current is not None
+    embedded_monitor._current.close()  # every request the reporter made is recorded
+    embedded_monitor._current = None
+    patches = _patches(api)
+    assert [p["status"] for p in patches] == ["RUNNING", "SUCCEEDED"]
+    assert patches[1]["success_count"] == 7
+    assert api.violations == []
+
+
+def test_attaching_to_a_finished_execution_ends_at_once_saying_so(
+        api: FakeCloudReactor, tmp_path: Path) -> None:
+    """--task-execution-uuid naming an execution that is over: the server's 409 is final
+    (not a concurrency conflict to retry until the conflict timeout, 1800 s for a service),
+    so pwsup exits 75 at once without starting the command, and says what happened (D82)."""
+    import subprocess
+
+    from tests.helpers.bounds import EXIT_TIMEOUT
+    from tests.helpers.runner import clean_env, pwsup_cmd
+
+    uuid = api.create_execution("compat-task")["uuid"]
+    api.set_status(uuid, "SUCCEEDED")
+    marker = tmp_path / "started"
+    result = subprocess.run(
+        pwsup_cmd(["touch", str(marker)], "-n", "compat-task", "--api-base-url", api.base_url,
+                  "--task-execution-uuid", uuid, "--service", "--max-concurrency", "1"),
+        env=clean_env({"PROC_WRAPPER_API_KEY": api.api_key}), capture_output=True, text=True,
+        timeout=EXIT_TIMEOUT, check=False)
+    assert result.returncode == 75, result.stderr
+    assert not marker.exists()
+    assert f"Task Execution {uuid} has already finished or was stopped" in result.stderr
+    assert "concurrency" not in result.stderr
+    assert [r.method for r in api.requests] == ["PATCH"]
+    assert api.execution(uuid)["status"] == "SUCCEEDED"
+    assert api.violations == []
+
+
+def test_update_status_returns_at_once_1_when_reported_3_when_not(
+        api: FakeCloudReactor) -> None:
+    """update_status never waits for the server (D83): 1 when the values will be sent, the
+    second one held for the final report included; 3 when the call is not reported."""
+    from tests.helpers.fake_cloudreactor import Hang
+
+    api.script("PATCH", None, Hang())  # the first update never gets its answer
+    results: list[int] = []
+
+    def work(w: ProcWrapper, data: Any, config: Any) -> str:
+        results.append(w.update_status(success_count=1))
+        results.append(w.update_status(success_count=2))
+        return "done"
+
+    wrapper = ProcWrapper(params=_online(api, api_request_timeout=1, api_retry_delay=0),
+                          env_override=_bare_env())
+    try:
+        assert wrapper.managed_call(work) == "done"
+    finally:
+        api.release_hangs()
+    offline = ProcWrapper(params=_offline_params(), env_override=_bare_env())
+    assert offline.managed_call(lambda w, d, c: w.update_status(success_count=1)) == 3
+    assert results == [1, 1]
+    assert _patches(api)[-1]["success_count"] == 2
+
+
+# -- input, result and output files through the settings, as proc_wrapper has them ----------
+
+
+def test_exit_after_writing_variables_writes_the_files_and_calls_nothing(
+        tmp_path: Path) -> None:
+    """The output files are written (and kept), the function is not called, nothing is
+    reported, and the call returns None."""
+    out = tmp_path / "out.env"
+    params = _offline_params(env_output_filename=str(out), exit_after_writing_variables=True)
+    env = {**_bare_env(), "SOME_VALUE_FOR_PROC_WRAPPER_TO_RESOLVE": "PLAIN:xyz"}
+    called: list[object] = []
+    wrapper = ProcWrapper(params=params, env_override=env)
+    assert wrapper.managed_call(lambda w, d, c: called.append(d)) is None
+    assert called == []
+    assert "SOME_VALUE='xyz'" in out.read_text().splitlines()
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+
+
+def test_the_input_settings_give_the_call_its_data(tmp_path: Path) -> None:
+    """Without data, the call's data is the input the settings name — the variable
+    --input-env-var-name, else the file --input-filename — parsed per
+    --input-value-format or the file's name; --cleanup-input-file removes the file after."""
+    def echo(w: ProcWrapper, data: Any, config: Any) -> Any:
+        return data
+
+    by_variable = _offline_params(input_env_var_name="THE_INPUT", input_value_format="json")
+    env = {**_bare_env(), "THE_INPUT": '{"a": 7}'}
+    assert ProcWrapper(params=by_variable, env_override=env).managed_call(echo) == {"a": 7}
+    assert ProcWrapper(params=by_variable, env_override=env).managed_call(echo, "given") \
+        == "given"
+    input_file = tmp_path / "input.json"
+    input_file.write_text('{"b": [1, 2]}')
+    by_file = _offline_params(input_filename=str(input_file), cleanup_input_file=True)
+    assert ProcWrapper(params=by_file, env_override=_bare_env()).managed_call(echo) == \
+        {"b": [1, 2]}
+    assert not input_file.exists()
+    assert ProcWrapper(params=_offline_params(), env_override=_bare_env()).managed_call(
+        echo) is None  # no input anywhere: None (D70)
+
+
+def test_a_result_file_is_the_result_of_a_function_that_returns_none(
+        api: FakeCloudReactor, tmp_path: Path) -> None:
+    """A function that returns None and leaves its result in --result-filename: the file,
+    parsed by its name, is the call's result and the execution's output_value, and it is
+    removed; one that cannot be parsed fails the attempt (and is retried)."""
+    from pwsup.embedded.calldata import CallDataError
+
+    result_file = tmp_path / "result.json"
+
+    def writes(w: ProcWrapper, data: Any, config: Any) -> None:
+        result_file.write_text('{"rows": 3}' if w.failed_count else "{not json")
+
+    wrapper = ProcWrapper(params=_online(api, result_filename=str(result_file),
+                                         process_max_retries=1), env_override=_bare_env())
+    assert wrapper.managed_call(writes) == {"rows": 3}
+    assert not result_file.exists()
+    final = _patches(api)[-1]
+    assert final["status"] == "SUCCEEDED"
+    assert final["output_value"] == {"rows": 3}
+    assert _patches(api)[0]["failed_attempts"] == 1
+    once = ProcWrapper(params=_online(api, result_filename=str(result_file)),
+                       env_override=_bare_env())
+    with pytest.raises(CallDataError, match=r"result\.json"):
+        once.managed_call(lambda w, d, c: result_file.write_text("{not json") and None)
+    assert _patches(api)[-1]["status"] == "FAILED"
+    assert api.violations == []

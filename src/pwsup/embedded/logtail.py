@@ -6,6 +6,12 @@ here: records through `ProcWrapper.get_embedded_logging_handler()`, lines throug
 (every line when stdout and stderr are merged, the default) and the error tail, so the
 final report carries the end of the story without holding the whole of it. A tail with
 no line is not sent at all.
+
+A tail belongs to one call: once a call's final report has taken its lines, the buffers are
+emptied (not replaced, so a handler attached to a logger keeps feeding them), and the next
+call of the same wrapper reports only what was logged after. proc_wrapper kept one tail per
+wrapper, so a wrapper reused across calls (a Lambda handler's module-level wrapper) sent the
+earlier calls' lines in a later execution's report (docs/differences.md D81).
 """
 
 from __future__ import annotations
@@ -50,6 +56,12 @@ class LogTails:
         buffer = self._buffer(params, error=False)
         if buffer is not None:
             buffer.append(_truncate(line, params.max_log_line_length))
+
+    def clear(self) -> None:
+        """Start the next call's tail: drop every line kept so far."""
+        for buffer in (self.debug, self.error):
+            if buffer is not None:
+                buffer.clear()
 
     def report(self, params: Params, status: str) -> dict[str, str]:
         """The final report's tail fields for a call that ended with `status`."""

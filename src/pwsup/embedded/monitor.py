@@ -42,7 +42,8 @@ _current: EmbeddedMonitor | None = None
 
 
 class Denied(PwsupError, RuntimeError):
-    """The server refused to start the run (concurrency conflict, key refused, ...)."""
+    """The server refused to start the run: the Task at its concurrency limit, the
+    execution to attach to already finished or stopped, the key refused, ..."""
 
     def __init__(self, exit_code: int, reason: str) -> None:
         super().__init__(f"the run was not started: {reason} (exit code {exit_code})")
@@ -113,9 +114,17 @@ class EmbeddedMonitor:
         self.link.finish(m.Finish(status=status, exit_code=None, failed_attempts=failed_attempts,
                                   timed_out_attempts=0, finished_at=utc_now(),
                                   extra=extra or {}))
-        timeout = self.params.api_final_update_timeout
-        reply = self._wait_for((m.FinishDelivered,), None if timeout is None else timeout + 2)
+        reply = self._wait_for((m.FinishDelivered,), self._finish_wait())
         return isinstance(reply, m.FinishDelivered) and reply.delivered
+
+    def _finish_wait(self) -> float | None:
+        """How long the final report may take: waiting for an update on the wire (one
+        request timeout at most), then its own tries (the final update timeout), and a
+        margin; None when either has no limit."""
+        p = self.params
+        if p.api_final_update_timeout is None or p.api_request_timeout is None:
+            return None
+        return p.api_request_timeout + p.api_final_update_timeout + 2
 
     def close(self, timeout: float = 2.0) -> None:
         """Let the reporter go (its pipe's EOF), and reap it: no zombie in the caller."""

@@ -17,9 +17,11 @@ with every error listed (`ConfigurationError`), before the function is called.
 `ProcWrapper(..., isolated=True)` each attempt runs in a forked worker (`run_isolated`),
 so a crash, a hang (with `process_timeout`) or a leak cannot take the caller down.
 Reporting uses the same reporter process as wrapped mode (see `pwsup.embedded.monitor`).
+The input, result and output-file settings act as in proc_wrapper (`pwsup.embedded.calldata`).
 
 Fixed on purpose (docs/differences.md, "Embedded mode"): `managed_call(fn)` without data
-works; `env_override` really is the environment; the build uuid is not the deploy uuid.
+works; `env_override` really is the environment; the build uuid is not the deploy uuid; the
+log tail is each call's own.
 """
 
 from __future__ import annotations
@@ -34,8 +36,15 @@ from typing import TYPE_CHECKING, Any
 from pwsup._version import __version__
 from pwsup.api.body import WRAPPER_FAMILY
 from pwsup.config.loader import derive, env_values, needs_resolution, validate_embedded
-from pwsup.config.params import Params, option_specs
+from pwsup.config.params import Params
 from pwsup.embedded.logtail import LogTails
+from pwsup.embedded.settings import (
+    ALIASES,
+    SPECS,
+    coerced,
+    config_overrides,
+    execution_uuid_from_input,
+)
 from pwsup.errors import PwsupError
 from pwsup.status import DEFAULT_PORT as DEFAULT_STATUS_UPDATE_PORT
 from pwsup.status import StatusUpdater
@@ -43,25 +52,13 @@ from pwsup.status import StatusUpdater
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from pwsup.config.options import Spec
     from pwsup.embedded.monitor import EmbeddedMonitor
 
 __all__ = ["DEFAULT_STATUS_UPDATE_PORT", "ConfigurationError", "ProcWrapper",
            "ProcWrapperParams", "StatusUpdater"]
 
 logger = logging.getLogger("pwsup.compat")
-_SPECS: dict[str, Spec] = dict(option_specs())
 _UNSET: Any = object()
-_SUB_OBJECTS = {
-    "task": {"name": "task_name", "uuid": "task_uuid", "was_auto_created": "auto_create_task",
-             "passive": "task_is_passive", "other_metadata": "task_instance_metadata"},
-    "task_execution": {"uuid": "task_execution_uuid", "version_number": "task_version_number",
-                       "version_text": "task_version_text",
-                       "version_signature": "task_version_signature"},
-    "rollbar": {"access_token": "rollbar_access_token", "retries": "rollbar_retries",
-                "retry_delay": "rollbar_retry_delay", "timeout": "rollbar_timeout"},
-}
-_ALIASES = {"enable_status_listener": "enable_status_update_listener"}
 # Fields pwsup sets itself: an extra status property named like one never changes the outcome.
 _REPORT_FIELDS = frozenset({"status", "finished_at", "exit_code", "failed_attempts", "pid",
                             "timed_out_attempts", "output_value", "stop_reason", "uuid", "task",
@@ -91,7 +88,7 @@ class ProcWrapperParams:
     def __init__(self, embedded_mode: bool = True, override_from_env: bool = True,
                  env: Mapping[str, str] | None = None) -> None:
         object.__setattr__(self, "_explicit", set())
-        for name, spec in _SPECS.items():
+        for name, spec in SPECS.items():
             object.__setattr__(self, name, spec.default)
         object.__setattr__(self, "embedded_mode", embedded_mode)
         object.__setattr__(self, "override_from_env", override_from_env)
@@ -99,7 +96,7 @@ class ProcWrapperParams:
         object.__setattr__(self, "initial_config", {})
 
     def __setattr__(self, name: str, value: Any) -> None:
-        name = _ALIASES.get(name, name)
+        name = ALIASES.get(name, name)
         self._explicit.add(name)
         object.__setattr__(self, name, value)
 
@@ -108,61 +105,18 @@ class ProcWrapperParams:
 
     def explicit(self) -> dict[str, Any]:
         """The options set in code."""
-        return {name: getattr(self, name) for name in self._explicit if name in _SPECS}
-
-
-def _coerce(spec: Spec, value: Any) -> Any:
-    """A value set in code or in the configuration, as the option's kind would parse it."""
-    if value is None or isinstance(value, dict):
-        return value
-    if isinstance(value, list | tuple):
-        return tuple(str(item) for item in value)
-    return spec.kind.parse(str(value))
-
-
-def _coerced(layer: Mapping[str, Any], errors: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, value in layer.items():
-        try:
-            values[name] = _coerce(_SPECS[name], value)
-        except ValueError as e:
-            errors.append(f"{name}: {e}")
-    return values
-
-
-def _config_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Options from the configuration's `proc_wrapper_params` key, where proc_wrapper reads
-    them too, so a configuration written for it keeps working; its `task`,
-    `task_execution` and `rollbar` objects hold options under their nested names."""
-    raw = config.get("proc_wrapper_params")
-    if not isinstance(raw, dict):
-        return {}
-    found: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in _SUB_OBJECTS and isinstance(value, dict):
-            for sub_key, name in _SUB_OBJECTS[key].items():
-                if sub_key in value:
-                    found[name] = value[sub_key]
-            environment = value.get("run_environment") if key == "task" else None
-            if isinstance(environment, dict):
-                for sub_key in ("name", "uuid"):
-                    if sub_key in environment:
-                        found[f"auto_create_task_run_environment_{sub_key}"] = \
-                            environment[sub_key]
-        elif isinstance(key, str) and (name := _ALIASES.get(key, key)) in _SPECS:
-            found[name] = value
-    return found
+        return {name: getattr(self, name) for name in self._explicit if name in SPECS}
 
 
 def build_params(wrapper_params: ProcWrapperParams, environ: Mapping[str, str],
                  config: Mapping[str, Any], input_value: object = None) -> Params:
     """Merge code, environment and configuration into validated Params."""
     errors: list[str] = []
-    values = _coerced(wrapper_params.explicit(), errors)
+    values = coerced(wrapper_params.explicit(), errors)
     if wrapper_params.override_from_env:
         values.update(env_values(environ, errors))
-    values.update(_coerced(_config_overrides(config), errors))
-    uuid = _execution_uuid_from_input(input_value)
+    values.update(coerced(config_overrides(config), errors))
+    uuid = execution_uuid_from_input(input_value)
     if uuid:
         values["task_execution_uuid"] = uuid
     explicit = set(values)
@@ -180,15 +134,6 @@ def _has_locations(config: Mapping[str, Any], params: Params) -> bool:
         return True
     suffix = params.resolved_config_property_name_suffix
     return bool(params.resolve_secrets and suffix and suffix in json.dumps(config, default=str))
-
-
-def _execution_uuid_from_input(value: object) -> str | None:
-    """`cloudreactor_context.proc_wrapper_params.task_execution.uuid` of a dict input."""
-    for key in ("cloudreactor_context", "proc_wrapper_params", "task_execution", "uuid"):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value if isinstance(value, str) and value else None
 
 
 class ProcWrapper:
@@ -239,7 +184,7 @@ class ProcWrapper:
     def _reflect(self, params: Params) -> None:
         """Show the settings in effect on the caller's ProcWrapperParams, as proc_wrapper
         does; values set in code stay the ones set in code."""
-        for name in _SPECS:
+        for name in SPECS:
             object.__setattr__(self.wrapper_params, name, getattr(params, name))
 
     # -- the call -----------------------------------------------------------------------------
@@ -251,12 +196,19 @@ class ProcWrapper:
         if data is None and self.input_value is not _UNSET:
             data = self.input_value
         params, config, written = self._prepare(data)
+        from pwsup.embedded import calldata, resolving
+
+        if params.exit_after_writing_variables:  # the files are what the caller wanted
+            resolving.keep_outputs(written)
+            return None
         try:
+            if data is None and self.input_value is _UNSET:
+                data = calldata.input_from_settings(params, self.resolved_env)
             return self._call(fun, data, params, config)
         finally:
-            from pwsup.embedded.resolving import remove_outputs
-
-            remove_outputs(written)
+            resolving.remove_outputs(written)
+            calldata.remove_input_file(params)
+            self.tails.clear()  # the tail is this call's: the next call reports its own lines
 
     def _call(self, fun: Callable[..., Any], data: Any, params: Params,
               config: dict[str, Any]) -> Any:
@@ -265,14 +217,12 @@ class ProcWrapper:
         self.attempt_count = self.failed_count = 0
         self.task_execution_uuid = params.task_execution_uuid
         self.monitor = self._start_monitor(params, data)
-        failures = 0
         while True:
             self.attempt_count += 1
             try:
                 result = self._attempt(fun, data, config)
             except Exception:
-                failures += 1
-                self.failed_count = failures
+                failures = self.failed_count = self.failed_count + 1
                 if params.max_attempts is not None and failures >= params.max_attempts:
                     self._finish("FAILED", failures)
                     raise
@@ -343,13 +293,20 @@ class ProcWrapper:
         return monitor
 
     def _attempt(self, fun: Callable[..., Any], data: Any, config: dict[str, Any]) -> Any:
+        """One call of `fun`; a None result is read from the result file, if one is set."""
         if not self.isolated:
-            return fun(self, data, config)
-        from pwsup.embedded.isolated import run_isolated
+            result = fun(self, data, config)
+        else:
+            from pwsup.embedded.isolated import run_isolated
 
-        return run_isolated(fun, self, data, config, timeout=self.params.process_timeout,
-                            grace=self.params.process_termination_grace_period,
-                            on_status=self._forward_status)
+            result = run_isolated(fun, self, data, config, timeout=self.params.process_timeout,
+                                  grace=self.params.process_termination_grace_period,
+                                  on_status=self._forward_status)
+        if result is None and self.params.result_filename:
+            from pwsup.embedded.calldata import result_from_file
+
+            result = result_from_file(self.params)
+        return result
 
     def _finish(self, status: str, failures: int, extra: dict[str, Any] | None = None) -> None:
         monitor, self.monitor = self.monitor, None

@@ -12,7 +12,8 @@ the environment that the function's `config` carries under `ENV` (see
 `--config-property-name-for-env`) is left out, since the process environment holds far
 more than the configuration, and a file is easier to leak than a dict. Both files are
 written 0600 and removed when the call returns (whatever the outcome), and at the
-interpreter's exit in case the call never returns.
+interpreter's exit in case the call never returns — except with
+`--exit-after-writing-variables`, where writing them is all the call does.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def write_outputs(params: Params, resolved: Resolved) -> list[str]:
             write_file(output, data)
             written.append(output.path)
     return written
+
+
+def keep_outputs(paths: list[str]) -> None:
+    """Leave the output files for the caller (`--exit-after-writing-variables`): they are
+    no longer removed at exit."""
+    _pending.difference_update(paths)
 
 
 def remove_outputs(paths: list[str]) -> None:

@@ -167,11 +167,15 @@ class CallRunner:
         self._report_attempt(call, outcome)
         decision = self.policy.next(call.kind, outcome, elapsed=call.elapsed(), now=time.time(),
                                     conflicted=call.conflicted, shutdown=call.shutdown,
-                                    stop_retrying=call.abandon_retries)
+                                    stop_retrying=call.abandon_retries
+                                    or (_attaching(call) and outcome.status == 409))
         if decision.conflict and not call.conflicted:
             call.conflicted = True
-            self.log.warning("the server reports a concurrency conflict: another execution of "
-                             "this Task is running")
+            self.log.warning(
+                "the server refuses to mark the execution RUNNING: it has already finished "
+                "or was stopped" if _attaching(call) else
+                "the server reports a concurrency conflict: another execution of this Task "
+                "is running")
         hook = call.before_retry
         look = worth_looking(outcome.status, earlier_lost=call.answer_lost)
         call.answer_lost = call.answer_lost or answer_may_be_lost(outcome.status)
@@ -230,6 +234,12 @@ class CallRunner:
         elif outcome.status >= 400 and outcome.status not in UNREPORTED_STATUSES:
             self.rollbar.report(f"Got error response code = {outcome.status}",
                                 self.request_data(call, response=outcome))
+
+
+def _attaching(call: Call) -> bool:
+    """The start request joins an execution the server made (PATCH RUNNING): a 409 to it is
+    no concurrency limit but an execution that is over — final, so it is not retried."""
+    return call.kind is Kind.START and call.method == "PATCH"
 
 
 def _outcome_of(future: Future[Outcome]) -> Outcome:

@@ -246,7 +246,15 @@ def _start_refused(p: Params, call: Call, decision: Decision,
                    warn: Callable[[str], None]) -> m.Message:
     """The parent's answer when the execution could not be created: a conflict keeps the
     command from starting (exit 75), and so does any failure with --prevent-offline-execution
-    (77 when the server refused the key); otherwise the command runs unreported."""
+    (77 when the server refused the key); otherwise the command runs unreported.
+
+    A 409 to attaching (PATCH RUNNING to an execution named by --task-execution-uuid, or
+    by the input in embedded mode) is no concurrency limit: the server refuses RUNNING
+    after a final status or a stop, so the execution is over and the run must not start."""
+    if call.conflicted and call.method == "PATCH":
+        return m.Deny(TEMPFAIL, f"Task Execution {p.task_execution_uuid} has already finished "
+                                "or was stopped: the server refused to mark it RUNNING "
+                                "again (HTTP 409)")
     if call.conflicted:
         return m.Deny(TEMPFAIL, f"the Task is at its concurrency limit ({decision.reason})")
     if p.prevent_offline_execution:

@@ -6,12 +6,14 @@ it has passed; without an interval they go with the next heartbeat or update), a
 dropped from the pending set only once the server has them. A function's status values
 (embedded mode) follow proc_wrapper's rule, which code written for it expects: they go at
 once when no update has gone yet or the interval has passed since the last update of any
-kind, else with the next update. The final report waits (briefly) for an update on the
-wire, so the server never sees a RUNNING update after the final status, and values it
-already has are not sent again in the final report. After an update could not be
-delivered, updates pause for `--api-resume-delay` (or stop for good), so a struggling
-server is not kept busy with them. A 409 answer means the server stopped the execution:
-the parent hears of it and updates stop.
+kind, else with the next update. Once the final report takes over, no RUNNING update
+follows it: one waiting for its retry is dropped (its values stay pending, so the final
+report carries them); in embedded mode the final report also waits for the answer to an
+update attempt on the wire (at most `--api-request-timeout`), so values the server already
+has are not sent again. After an update could not be delivered, updates pause for
+`--api-resume-delay` (or stop for good), so a struggling server is not kept busy with
+them. A 409 answer means the server stopped the execution: the parent hears of it and
+updates stop.
 """
 
 from __future__ import annotations
@@ -35,12 +37,6 @@ if TYPE_CHECKING:
     from pwsup.util.log import Log
 
 EXECUTIONS = "/api/v1/task_executions/"
-FINAL_WAIT = 5.0
-"""Embedded mode: seconds the final report waits at most for a RUNNING update still on the
-wire, so the server never gets a RUNNING update after the final status (code written for
-proc_wrapper expects that order). Not when shutting down, where the report must fit the
-stop timeout, and never in wrapped mode, where a hung heartbeat must not delay the final
-report at all (it goes on the request thread kept free for it)."""
 
 
 def execution_path(uuid: str) -> str:
@@ -61,6 +57,10 @@ class RunningUpdates:
         self.heartbeat_interval = params.api_heartbeat_interval
         self.status_interval = params.status_update_interval
         self.resume_delay = calls.policy.resume_delay
+        self.final_wait = calls.policy.request_timeout
+        """Embedded mode: the longest the final report waits for the answer to an update
+        attempt on the wire — the longest one attempt may take (None: -1, no limit, and the
+        update's own deadline, --api-error-timeout, bounds the wait)."""
         self.path: str | None = None
         """Set once the execution exists; until then nothing is sent."""
         self.ended = False
@@ -90,21 +90,39 @@ class RunningUpdates:
         self._schedule_heartbeat()
 
     def end(self) -> None:
-        """The final report takes over: no more heartbeats or updates."""
+        """The final report takes over: no more heartbeats or updates, and no retry of one
+        (an update waiting for its retry is dropped; its status values stay pending, for
+        the final report), so no RUNNING update follows the final status."""
         self.ended = True
         if self.heartbeat is not None:
             self.heartbeat.cancel()
         self.queue.clear()
+        call = self.call
+        if call is not None:
+            call.abandon_retries = True  # an attempt on the wire: its answer is its last
+            if not call.in_flight:
+                call.closed = True  # between two attempts: the next one never goes
+                self.call = None
 
     def after_update(self, then: Callable[[], None], *, shutdown: bool) -> bool:
-        """Embedded mode: call `then` once the update on the wire has its answer (or
-        FINAL_WAIT has passed); False (and nothing happens) in wrapped mode, when none is on
-        the wire, when shutting down, or once it waited: the final report waits once."""
-        if not self.embedded or self.call is None or shutdown or self.waited:
+        """Embedded mode: call `then` once the update attempt on the wire has its answer
+        (its last: no retry follows), or `final_wait` has passed; False (and nothing
+        happens) in wrapped mode, when no attempt is on the wire, when shutting down, or
+        once it waited: the final report waits once. The wait keeps the server from
+        getting a RUNNING update after the final status (code written for proc_wrapper
+        expects that order) and the final report from repeating values the server has.
+        Wrapped mode never waits: a hung heartbeat must not delay the final report at all
+        (it goes on the request thread kept free for it)."""
+        call = self.call
+        if (not self.embedded or call is None or not call.in_flight or shutdown
+                or self.waited):
             return False
         self.waited = True
         self.waiting = then
-        self.deadlines.after(FINAL_WAIT, "final report waits for an update", self._release)
+        call.abandon_retries = True
+        if self.final_wait is not None:
+            self.deadlines.after(self.final_wait, "final report waits for an update",
+                                 self._release)
         return True
 
     def _release(self) -> None:
@@ -207,6 +225,9 @@ class RunningUpdates:
 
     def _failed(self, call: Call, decision: Decision, fields: dict[str, Any],
                 sent: dict[str, Any]) -> None:
+        if self.ended:  # the final report took over: a late answer changes nothing
+            self._over()
+            return
         if call.last_status == 400 and sent:
             self._refused(fields, sent, decision)
             return
