@@ -43,3 +43,34 @@ a grandchild (fork, setsid, fork; the middle process exits), with stdio on /dev/
 is announced as `daemon <pid>` once it is set up. Options: --same-group (no setsid: the
 daemon stays in the command's process group), --ignore-term (daemons ignore SIGTERM).
 Prints `ready <pid>`, then `exiting <monotonic>` just before it exits."""
+
+
+SPAWN_DAEMON = f"""
+import os, signal, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        if "--ignore-term" in sys.argv[1:]:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print(os.getpid(), flush=True)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        time.sleep({CHILD_LIFETIME})
+    os._exit(0)
+os.wait()
+"""
+"""A program that leaves a setsid()'d, double-forked daemon (ignoring SIGTERM with
+`--ignore-term`) and prints its pid."""
+
+RUN_ISOLATED_FORK_ERROR = """
+from pwsup import run_isolated
+from pwsup.supervisor.forking import ForkError
+try:
+    run_isolated(print, "ran")
+except ForkError as e:
+    print(f"{type(e).__name__}: {e}", flush=True)
+    raise SystemExit(isinstance(e, OSError) and 71)
+"""
+"""A caller whose run_isolated cannot fork: prints `ForkError: <its text>`, exits 71 when
+the error is also an OSError."""

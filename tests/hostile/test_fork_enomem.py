@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,6 +22,7 @@ from helpers import no_fork, procs
 from helpers.bounds import EXIT_TIMEOUT
 from helpers.fake_cloudreactor import FakeCloudReactor
 from helpers.runner import PWSUP, clean_env
+from helpers.scripts import RUN_ISOLATED_FORK_ERROR
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -77,18 +77,9 @@ def test_the_resolver_cannot_be_forked(tmp_path: Path) -> None:
     _assert_one_clear_line(done, "the secrets resolver")
 
 
-RUN_ISOLATED = textwrap.dedent("""
-    from pwsup import run_isolated
-    from pwsup.supervisor.forking import ForkError
-    try:
-        run_isolated(print, "ran")
-    except ForkError as e:
-        print(f"{type(e).__name__}: {e}", flush=True)
-        raise SystemExit(isinstance(e, OSError) and 71)
-""")
 
 
 def test_run_isolated_gives_the_caller_a_fork_error() -> None:
-    done = _run([sys.executable, "-c", RUN_ISOLATED], clean_env())
+    done = _run([sys.executable, "-c", RUN_ISOLATED_FORK_ERROR], clean_env())
     assert done.returncode == 71, done
     assert done.stdout == f"ForkError: could not start the run_isolated worker: {ENOMEM_LINE}\n"

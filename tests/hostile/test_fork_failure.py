@@ -30,6 +30,7 @@ from helpers import procs
 from helpers.bounds import EVENT_TIMEOUT, EXIT_TIMEOUT
 from helpers.fake_cloudreactor import FakeCloudReactor
 from helpers.runner import PWSUP, clean_env
+from helpers.scripts import RUN_ISOLATED_FORK_ERROR
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -188,19 +189,10 @@ def test_a_retry_cannot_be_forked(online: bool) -> None:
             api.__exit__(None, None, None)
 
 
-RUN_ISOLATED = textwrap.dedent("""
-    from pwsup import run_isolated
-    from pwsup.supervisor.forking import ForkError
-    try:
-        run_isolated(print, "worker ran")
-    except ForkError as e:
-        print(f"{type(e).__name__}: {e}", flush=True)
-        raise SystemExit(isinstance(e, OSError) and 71)
-""")
 
 
 def test_run_isolated_gives_the_caller_a_fork_error() -> None:
-    done = _run(1, [sys.executable, "-c", RUN_ISOLATED], clean_env())
+    done = _run(1, [sys.executable, "-c", RUN_ISOLATED_FORK_ERROR], clean_env())
     assert done.returncode == 71, done
     assert done.stdout == ("ForkError: could not start the run_isolated worker: "
                            f"{EAGAIN_LINE}\n"), done

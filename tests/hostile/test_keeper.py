@@ -20,6 +20,7 @@ import pytest
 from helpers import procs
 from helpers.bounds import SLACK
 from helpers.runner import CHILD_LIFETIME, python_cmd
+from helpers.scripts import SPAWN_DAEMON
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,25 +36,12 @@ CALLER = f"""
 import os, signal, subprocess, sys, time
 from pwsup import run_isolated
 
-DAEMON = '''
-import os, signal, sys, time
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        print(os.getpid(), flush=True)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        time.sleep({CHILD_LIFETIME})
-    os._exit(0)
-os.wait()
-'''
+DAEMON = {SPAWN_DAEMON!r}
 
 def fn():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep({CHILD_LIFETIME})"])
-    daemon = subprocess.run([sys.executable, "-c", DAEMON], capture_output=True, text=True,
-                            check=True).stdout.strip()
+    daemon = subprocess.run([sys.executable, "-c", DAEMON, "--ignore-term"],
+                            capture_output=True, text=True, check=True).stdout.strip()
     forked = os.fork()
     if forked == 0:  # a plain fork in the worker's group, running Python, no exec
         time.sleep({CHILD_LIFETIME})

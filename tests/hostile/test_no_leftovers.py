@@ -24,6 +24,7 @@ from helpers import procs
 from helpers.bounds import SLACK
 from helpers.fake_cloudreactor import FakeCloudReactor
 from helpers.runner import CHILD_LIFETIME, clean_env, pwsup_cmd, python_cmd
+from helpers.scripts import SPAWN_DAEMON
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -188,20 +189,6 @@ def test_keep_descendants_is_still_honoured_after_kill_9(
 
 # -- run_isolated -------------------------------------------------------------------------------
 
-SPAWN_DAEMON = f"""
-import os, sys, time
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        print(os.getpid(), flush=True)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        time.sleep({CHILD_LIFETIME})
-    os._exit(0)
-os.wait()
-"""
-"""A program that leaves a setsid()'d, double-forked daemon and prints its pid."""
 
 
 def _start_children_then(end: str) -> None:

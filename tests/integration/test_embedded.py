@@ -10,37 +10,26 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from tests.helpers.fake_cloudreactor import FakeCloudReactor
 
+from helpers.embedded import bare_env, online_params, reported_to
+from helpers.fake_cloudreactor import FakeCloudReactor
 from pwsup.compat import ConfigurationError, ProcWrapper, ProcWrapperParams
 from pwsup.embedded.monitor import Denied, EmbeddedMonitor
 
 
 @pytest.fixture
 def api() -> Iterator[FakeCloudReactor]:
-    with FakeCloudReactor() as server:
-        server.create_task("embedded-task")
+    with reported_to("embedded-task") as server:
         yield server
-    from pwsup.embedded import monitor as embedded_monitor
-
-    if embedded_monitor._current is not None:  # the reporter ends when its pipe closes
-        embedded_monitor._current.close()
-        embedded_monitor._current = None
 
 
 def offline_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("PROC_WRAPPER_", "PWSUP_"))}
+    return bare_env()
 
 
 def online(api: FakeCloudReactor, **settings: Any) -> ProcWrapper:
-    params = ProcWrapperParams(env=offline_env())
-    params.task_name = "embedded-task"
-    params.api_base_url = api.base_url
-    params.api_key = api.api_key
-    params.process_retry_delay = 0
-    for name, value in settings.items():
-        setattr(params, name, value)
-    return ProcWrapper(params=params, env_override=offline_env())
+    return ProcWrapper(params=online_params(api, "embedded-task", **settings),
+                       env_override=offline_env())
 
 
 def test_offline_managed_call_returns_the_value_and_passes_config() -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers.fake_cloudreactor import FakeCloudReactor
 
+from helpers.embedded import bare_env, online_params, reported_to
+from helpers.fake_cloudreactor import FakeCloudReactor
 from pwsup.compat import ProcWrapper, ProcWrapperParams
 
 
@@ -156,29 +157,16 @@ def test_offline_mode_exports_no_api_settings(tmp_path: Path) -> None:
 
 @pytest.fixture
 def api() -> Iterator[FakeCloudReactor]:
-    with FakeCloudReactor() as server:
-        server.create_task("compat-task")
+    with reported_to("compat-task") as server:
         yield server
-    from pwsup.embedded import monitor as embedded_monitor
-
-    if embedded_monitor._current is not None:  # the reporter ends when its pipe closes
-        embedded_monitor._current.close()
-        embedded_monitor._current = None
 
 
 def _bare_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("PROC_WRAPPER_", "PWSUP_"))}
+    return bare_env()
 
 
 def _online(api: FakeCloudReactor, **settings: Any) -> ProcWrapperParams:
-    params = ProcWrapperParams(env=_bare_env())
-    params.task_name = "compat-task"
-    params.api_base_url = api.base_url
-    params.api_key = api.api_key
-    params.process_retry_delay = 0
-    for name, value in settings.items():
-        setattr(params, name, value)
-    return params
+    return online_params(api, "compat-task", **settings)
 
 
 def _patches(api: FakeCloudReactor) -> list[dict[str, Any]]:
@@ -337,8 +325,8 @@ def test_the_final_report_waits_for_an_update_on_the_wire_one_request_timeout_at
     --api-request-timeout, the update is not tried again, and the final report carries the
     values the server never confirmed; the caller waits for the report that long too (here
     longer than the final update timeout) and learns it was delivered."""
-    from tests.helpers.bounds import SLACK
-    from tests.helpers.fake_cloudreactor import Hang
+    from helpers.bounds import SLACK
+    from helpers.fake_cloudreactor import Hang
 
     api.script("PATCH", None, Hang())
     params = _online(api, api_request_timeout=3, api_retry_delay=0,
@@ -359,8 +347,8 @@ def test_the_final_report_never_waits_for_an_update_between_retries(
         api: FakeCloudReactor) -> None:
     """An update that failed and waits for its retry: the final report goes at once,
     carrying its values, and the retry never comes (no RUNNING update after the final)."""
-    from tests.helpers.bounds import SLACK
-    from tests.helpers.fake_cloudreactor import Respond
+    from helpers.bounds import SLACK
+    from helpers.fake_cloudreactor import Respond
 
     api.script("PATCH", None, Respond(503))
     wrapper = ProcWrapper(params=_online(api, api_retry_delay=60), env_override=_bare_env())
@@ -383,8 +371,8 @@ def test_attaching_to_a_finished_execution_ends_at_once_saying_so(
     so pwsup exits 75 at once without starting the command, and says what happened (D82)."""
     import subprocess
 
-    from tests.helpers.bounds import EXIT_TIMEOUT
-    from tests.helpers.runner import clean_env, pwsup_cmd
+    from helpers.bounds import EXIT_TIMEOUT
+    from helpers.runner import clean_env, pwsup_cmd
 
     uuid = api.create_execution("compat-task")["uuid"]
     api.set_status(uuid, "SUCCEEDED")
@@ -407,7 +395,7 @@ def test_update_status_returns_at_once_1_when_reported_3_when_not(
         api: FakeCloudReactor) -> None:
     """update_status never waits for the server (D83): 1 when the values will be sent, the
     second one held for the final report included; 3 when the call is not reported."""
-    from tests.helpers.fake_cloudreactor import Hang
+    from helpers.fake_cloudreactor import Hang
 
     api.script("PATCH", None, Hang())  # the first update never gets its answer
     results: list[int] = []

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.helpers import fake_cloudreactor as api_fake
-from tests.helpers.bounds import EVENT_TIMEOUT, SLACK
-from tests.helpers.fake_cloudreactor import FakeCloudReactor
-from tests.helpers.fake_rollbar import FakeRollbar, Hang
+
+from helpers import fake_cloudreactor as api_fake
+from helpers.bounds import EVENT_TIMEOUT, SLACK
+from helpers.fake_cloudreactor import FakeCloudReactor
+from helpers.fake_rollbar import FakeRollbar, Hang
 
 PWSUP = str(Path(sys.executable).parent / "pwsup")
 ROLLBAR_TIMEOUT = 30.0

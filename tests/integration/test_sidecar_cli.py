@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import procs
-from tests.helpers.bounds import EVENT_TIMEOUT, EXIT_TIMEOUT
 from tests.integration.test_runtime_metadata import (  # noqa: F401 - fixtures
     ECS_PATH,
     EcsAgent,
@@ -17,6 +15,9 @@ from tests.integration.test_runtime_metadata import (  # noqa: F401 - fixtures
     ecs_agent,
     serve,
 )
+
+from helpers import procs
+from helpers.bounds import EVENT_TIMEOUT, EXIT_TIMEOUT
 
 PWSUP = str(Path(sys.executable).parent / "pwsup")
 
