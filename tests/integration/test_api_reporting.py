@@ -756,11 +756,11 @@ def test_status_update_within_the_interval_is_sent_once_the_interval_has_passed(
 # -- 12. log tails ---------------------------------------------------------------------------------
 
 WRITE_BOTH = """
-    import sys
+    import os
     for n in (1, 2, 3):
-        print(f"out {n}", flush=True)
-    for n in (1, 2, 3):
-        print(f"err {n}", file=sys.stderr, flush=True)
+        os.write(1, f"out {n}\\n".encode())
+    for n in (1, 2, 3):  # one write per line: print() makes two when Python is unbuffered,
+        os.write(2, f"err {n}\\n".encode())  # and pwsup's own line may come in between
     raise SystemExit(2)
     """
 
