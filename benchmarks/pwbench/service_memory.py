@@ -50,6 +50,8 @@ class Scan:
     processes, how many commands run, and which processes were counted."""
 
     pss_kib: list[int] = field(default_factory=list)
+    top_kib: list[int] = field(default_factory=list)
+    """The part of `pss_kib` that is the top process's (the one supervisord started)."""
     processes: list[int] = field(default_factory=list)
     commands: int = 0
     counted: frozenset[proctree.Seen] = frozenset()
@@ -64,6 +66,7 @@ class Outcome:
     """A variant's result: MiB per service (one value per service), processes, notes."""
 
     mib: list[float] = field(default_factory=list)
+    top_mib: list[float] = field(default_factory=list)
     processes: list[int] = field(default_factory=list)
     settle_s: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -80,7 +83,9 @@ def _scan(sup: Supervisord, command: str) -> Scan:
     counted: set[proctree.Seen] = set()
     for service in sup.services(kids):
         own, commands = proctree.own_processes(service, kids, command)
-        scan.pss_kib.append(sum(proctree.pss_kib(p.pid) for p in own))
+        pss = {p.pid: proctree.pss_kib(p.pid) for p in own}
+        scan.pss_kib.append(sum(pss.values()))
+        scan.top_kib.append(pss.get(service.pid, 0))
         scan.processes.append(len(own))
         scan.commands += commands
         counted.update(own)
@@ -147,6 +152,7 @@ def _variant(ctx: Context, wrapper: Wrapper, api: FakeApi | None, directory: Pat
         sup.close()
         outcome.notes += sup.leftovers
     outcome.mib = [kib / 1024 for kib in scan.pss_kib]
+    outcome.top_mib = [kib / 1024 for kib in scan.top_kib]
     outcome.processes = scan.processes
     return outcome
 
@@ -206,6 +212,13 @@ def _notes(ctx: Context, results: dict[tuple[str, bool], Outcome]) -> list[str]:
     settle = ", ".join(f"{key}{' online' if online else ''} {o.settle_s:.1f} s"
                        for (key, online), o in results.items() if o.mib)
     notes.append(f"Time from starting supervisord until the services had settled: {settle}.")
+    split = "; ".join(
+        f"{key}{' online' if online else ''} {sum(o.top_mib) / len(o.top_mib):.2f} + "
+        f"{(sum(o.mib) - sum(o.top_mib)) / len(o.mib):.2f}"
+        for (key, online), o in results.items() if o.mib and max(o.processes) > 1)
+    if split:
+        notes.append("MiB per service of the top process (the one supervisord started) + "
+                     f"of the processes it forked: {split}.")
     for (key, online), outcome in results.items():
         notes += [f"{key}{' online' if online else ''}: {n}" for n in outcome.notes]
     return notes
