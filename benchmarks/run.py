@@ -2,10 +2,11 @@
 """pwsup benchmarks: `python3 benchmarks/run.py [--quick] [--only NAME ...]` (stdlib only).
 
 Creates/reuses benchmarks/.venv (pwsup from this checkout, cloudreactor-procwrapper 6.0.2,
-dumb-init, boto3, moto[server], pebble), then prints markdown tables comparing the bare
-command, pwsup, proc_wrapper, dumb-init and tini (if on PATH): process handling, a hung
-API server, status updates, secrets from AWS Secrets Manager (moto on 127.0.0.1) and
-isolated calls. Exits non-zero if any benchmark crashes, never because of the numbers.
+dumb-init, boto3, moto[server], pebble, supervisor), then prints markdown tables comparing
+the bare command, pwsup (also as the one-file executable), proc_wrapper, dumb-init and tini
+(if on PATH): process handling, a hung API server, status updates, secrets from AWS Secrets
+Manager (moto on 127.0.0.1), isolated calls and the memory each supervised service takes
+under supervisord. Exits non-zero if any benchmark crashes, never because of the numbers.
 See benchmarks/README.md.
 """
 
@@ -28,6 +29,7 @@ from pwbench import (
     isolated_bench,
     latency,
     secrets_bench,
+    service_memory,
     startup,
     status_bench,
     stopping,
@@ -51,6 +53,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "status": status_bench.run,
     "secrets": secrets_bench.run,
     "isolated": isolated_bench.run,
+    "memory": service_memory.run,
 }
 
 

@@ -48,14 +48,18 @@ class Reps:
     """Wall-time runs per wrapper in the secrets benchmark (+ 1 checking run)."""
     isolated_calls: int
     """Calls per method in the isolated benchmark."""
+    services: int
+    """Concurrent services per supervisord in the memory benchmark."""
 
 
 FULL = Reps(startup=40, rss=10, exit=30, term=30, escalation=8, timeout=8, zombies=2,
             warmup=2, no_escalation_cap=3.0, hung=3, hung_cap=20.0, status_updates=50_000,
-            status=3, send_calls=100_000, send_rounds=5, secrets=10, isolated_calls=200)
+            status=3, send_calls=100_000, send_rounds=5, secrets=10, isolated_calls=200,
+            services=50)
 QUICK = Reps(startup=3, rss=1, exit=3, term=3, escalation=1, timeout=1, zombies=1,
              warmup=1, no_escalation_cap=2.0, hung=1, hung_cap=7.0, status_updates=5_000,
-             status=1, send_calls=20_000, send_rounds=1, secrets=1, isolated_calls=25)
+             status=1, send_calls=20_000, send_rounds=1, secrets=1, isolated_calls=25,
+             services=5)
 
 
 @dataclass

@@ -48,7 +48,7 @@ def note(wrappers: Mapping[str, Wrapper], versions: Mapping[str, str], mode: str
         + "; " + (_version_line([str(timeout.exe), "--version"]) if timeout.exe
                   else "coreutils timeout: not installed")
         + f"; boto3 {versions.get('boto3', '?')}, moto {versions.get('moto', '?')}, "
-        f"pebble {versions.get('pebble', '?')}",
+        f"pebble {versions.get('pebble', '?')}, supervisor {versions.get('supervisor', '?')}",
         f"- mode: {mode}; measured processes run with PYTHON*/PROC_WRAPPER_*/PWSUP_* "
         "variables removed from the environment (PYTHONDONTWRITEBYTECODE included), stdio on "
         "/dev/null, each in its own process group",

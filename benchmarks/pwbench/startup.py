@@ -1,4 +1,5 @@
-"""1. Start-up: wall time and peak RSS of `X true`, against `python -c pass`."""
+"""1. Start-up: wall time and peak RSS of `X true`, against `python -c pass`; pwsup both
+installed and as the one-file executable."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
+from pwbench import onefile
 from pwbench.context import Context, interleaved
 from pwbench.procs import BenchError, describe_status, timed_run
 from pwbench.report import Section, median, ratio, spread, target
@@ -39,16 +41,27 @@ class Row:
     argv: list[str] | None  # None: not installed
     env: dict[str, str]
     key: str = ""
+    missing: str = "not installed"
     wall_ms: list[float] = field(default_factory=list)
     rss_mib: list[float] = field(default_factory=list)
 
 
-def _rows(ctx: Context) -> list[Row]:
+def _onefile_row(ctx: Context, built: onefile.OneFile, true: str) -> Row:
+    label = "`pwsup.pyz -- true` (one file)"
+    if built.path is None:
+        return Row(label, None, {}, "onefile", built.problem)
+    return Row(label, [str(built.path), "--", true], {**ctx.env, **built.env}, "onefile")
+
+
+def _rows(ctx: Context, built: onefile.OneFile) -> list[Row]:
     true = shutil.which("true") or "/bin/true"
     rows = [Row("`true` (bare)", [true], ctx.env, "bare"),
             Row("`python -c pass` (venv python)", [str(ctx.venv.python), "-c", "pass"],
                 ctx.env, "python")]
-    for key in ("pwsup", "proc_wrapper", "dumb-init", "tini"):
+    for key in ("pwsup", "onefile", "proc_wrapper", "dumb-init", "tini"):
+        if key == "onefile":
+            rows.append(_onefile_row(ctx, built, true))
+            continue
         wrapper = ctx.wrappers[key]
         if not wrapper.installed:
             rows.append(Row(f"`{wrapper.label} true`", None, {}, key))
@@ -103,11 +116,26 @@ def _times(value: float | None) -> str:
 
 def _cells(row: Row, base: Row) -> list[str]:
     if row.argv is None:
-        return [row.label, "0", "not installed", "", "", "", ""]
+        return [row.label, "0", row.missing, "", "", "", ""]
     wall = ratio(median(row.wall_ms), median(base.wall_ms))
     rss = ratio(median(row.rss_mib), median(base.rss_mib))
     return [row.label, f"{len(row.wall_ms)}/{len(row.rss_mib)}", spread(row.wall_ms, 1),
             _times(wall), spread(row.rss_mib, 1), _times(rss), _targets(row, base)]
+
+
+def _onefile_note(built: onefile.OneFile, rows: list[Row]) -> str:
+    installed, one = (next(row for row in rows if row.key == key)
+                      for key in ("pwsup", "onefile"))
+    wall = ratio(median(one.wall_ms), median(installed.wall_ms))
+    rss = ratio(median(one.rss_mib), median(installed.rss_mib))
+    compared = ("" if wall is None or rss is None else
+                f" Against the installed `pwsup`: {wall:.2f}× the wall time, {rss:.2f}× the "
+                "peak RSS.")
+    return ("`pwsup.pyz` is the one-file executable (`scripts/build_onefile.py`, shiv) built "
+            "from this checkout for this run, its interpreter line "
+            f"`#!{built.interpreter}` (the venv's interpreter, without the venv), started "
+            "once to unpack it into a private `SHIV_ROOT` before anything is timed, as a "
+            f"deployed file is after its first start.{compared}")
 
 
 def _notes(gnu_time: bool) -> list[str]:
@@ -128,7 +156,8 @@ def _notes(gnu_time: bool) -> list[str]:
 
 
 def run(ctx: Context) -> Section:
-    rows = _rows(ctx)
+    built = onefile.build(ctx.work)
+    rows = _rows(ctx, built)
     live = [row for row in rows if row.argv is not None]
     for index, row in interleaved(live, ctx.reps.warmup + ctx.reps.startup):
         _measure_wall(row, keep=index >= ctx.reps.warmup)
@@ -144,4 +173,5 @@ def run(ctx: Context) -> Section:
          "target (pwsup)"],
         [_cells(row, base) for row in rows])
     section.notes += _notes(os.access(TIME, os.X_OK))
+    section.notes.append(_onefile_note(built, rows))
     return section

@@ -1,5 +1,5 @@
 """benchmarks/.venv: pwsup (non-editable, reinstalled every run), proc_wrapper 6.0.2, dumb-init,
-boto3, moto[server] and pebble.
+boto3, moto[server], pebble and supervisor.
 
 The venv is reused while the interpreter and the pinned packages are unchanged; pwsup's
 dependencies are (re)installed when pyproject.toml changes. pwsup is built from a clean copy
@@ -29,9 +29,10 @@ REPO = BENCH_DIR.parent
 VENV = BENCH_DIR / ".venv"
 WORK = BENCH_DIR / ".work"
 PINNED = ("cloudreactor-procwrapper==6.0.2", "dumb-init", "setuptools>=68", "wheel",
-          "boto3", "moto[server]", "pebble")
+          "boto3", "moto[server]", "pebble", "supervisor")
 """boto3: pwsup's `aws` extra and proc_wrapper's secrets; moto[server]: the local Secrets
-Manager of the secrets benchmark; pebble: the reference of the isolated benchmark."""
+Manager of the secrets benchmark; pebble: the reference of the isolated benchmark;
+supervisor: the supervisord of the memory benchmark."""
 STAMP_NAME = "pwbench-stamp.json"
 LAUNCHER = "cloudreactor-proc_wrapper"
 _LAUNCHER_TEXT = """#!{python}
@@ -178,6 +179,7 @@ def ensure() -> tuple[Venv, list[str]]:
 def versions(venv: Venv) -> dict[str, str]:
     """Installed versions of the Python packages under test."""
     code = ("import importlib.metadata as m, json; print(json.dumps({n: m.version(n) for n in "
-            "('pwsup', 'cloudreactor-procwrapper', 'dumb-init', 'boto3', 'moto', 'pebble')}))")
+            "('pwsup', 'cloudreactor-procwrapper', 'dumb-init', 'boto3', 'moto', 'pebble', "
+            "'supervisor')}))")
     data = json.loads(_run([str(venv.python), "-c", code], "reading versions"))
     return {str(key): str(value) for key, value in data.items()}

@@ -1,34 +1,42 @@
 """The one-file build (scripts/build_onefile.py) behaves like the installed `pwsup`.
 
-The artifact is taken from $PWSUP_ONEFILE, else the newest executable `dist/pwsup*`;
-without one the tests are skipped (build it with `python3 scripts/build_onefile.py`). It
-is run as an executable, with its own interpreter line, through a few conformance checks:
-exit codes, SIGTERM forwarding, argv passed verbatim, stdin passed through. Its unpacked
-copy goes to a temporary SHIV_ROOT, never to the user's ~/.shiv.
+The artifact is taken from $PWSUP_ONEFILE, else the newest executable `dist/pwsup*`. Without
+one the tests are skipped (build it with `python3 scripts/build_onefile.py`) — unless
+PWSUP_ONEFILE is set: then the artifact is required, and a missing one fails every test.
+`.ci/run` builds it and sets PWSUP_ONEFILE, so in CI these tests always run. The artifact is
+run as an executable, with its own interpreter line, through a few conformance checks: exit
+codes, signals forwarded to the command (SIGTERM, SIGHUP, SIGUSR1), argv passed verbatim,
+stdin passed through, and a start with neither the source tree nor a venv anywhere on its
+path. Its unpacked copy goes to a temporary SHIV_ROOT, never to the user's ~/.shiv.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers.runner import Running, clean_env, python_cmd, run
+from helpers.runner import Running, clean_env, print_signals_cmd, python_cmd, run
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_START = 60.0
 """Seconds the first start may take: it unpacks the archive (and compiles it) once."""
+REQUIRED = "PWSUP_ONEFILE"
+"""Set (by .ci/run, or by hand): the artifact to test, which must then exist."""
 
 
 def _find_artifact() -> tuple[Path | None, str]:
-    given = os.environ.get("PWSUP_ONEFILE")
-    if given:
+    given = os.environ.get(REQUIRED)
+    if given is not None:
         path = Path(given)
         if not path.is_file():
-            return None, f"PWSUP_ONEFILE={given} is not a file"
+            pytest.fail(f"{REQUIRED}={given!r} is not a file: it is set, so the one-file "
+                        "build is required (`python3 scripts/build_onefile.py` prints its path)")
         return path, ""
     # Executables only: dist/ may also hold a wheel or an sdist of pwsup.
     found = sorted((p for p in (ROOT / "dist").glob("pwsup*")
@@ -121,3 +129,72 @@ def test_sigterm_handled_by_the_command_exits_0(artifact: Path,
         pwsup.expect_ready(timeout=20)
         pwsup.signal(signal.SIGTERM)
         assert pwsup.wait(timeout=10) == 0, pwsup.describe()
+
+
+def test_forwarded_signals_reach_the_command(artifact: Path,
+                                             onefile_env: dict[str, str]) -> None:
+    """HUP and USR1 reach the command and do not end the run; the command's exit status
+    after a forwarded USR2 is pwsup's."""
+    child = print_signals_cmd("--exit-on", "SIGUSR2=5")
+    with Running([str(artifact), "--", *child], onefile_env) as pwsup:
+        pwsup.expect_ready(timeout=20)
+        for signum in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            pwsup.signal(signum)
+            assert pwsup.read_line() == signum.name, pwsup.describe()
+        assert pwsup.wait(timeout=10) == 5, pwsup.describe()
+
+
+def _path_outside(*excluded: Path) -> str:
+    """$PATH without the directories inside any of `excluded`."""
+    kept = [entry for entry in os.environ.get("PATH", "").split(os.pathsep)
+            if entry and not any(Path(entry).resolve().is_relative_to(place)
+                                 for place in excluded)]
+    return os.pathsep.join(kept)
+
+
+def _mapped_files(maps: str) -> set[Path]:
+    """The files a /proc/PID/maps listing has mapped (the sixth field, when it is a path)."""
+    fields = (line.split(maxsplit=5) for line in maps.splitlines())
+    return {Path(f[5].strip()) for f in fields if len(f) == 6 and f[5].startswith("/")}
+
+
+def test_starts_without_the_source_tree_or_a_venv_on_its_path(artifact: Path,
+                                                                 tmp_path: Path) -> None:
+    """A copy of the file, outside the checkout, started from there with a PATH that holds
+    neither the checkout nor the venv running the tests, and no PYTHON* variables. The
+    interpreter its first line finds there cannot import pwsup by itself, yet the file runs
+    the command; pwsup's parent has nothing of the checkout or the venv mapped, and its
+    compiled dependency (setproctitle, loaded by the parent to name itself) is mapped from
+    the unpacked copy in SHIV_ROOT: pwsup's packages came from the file itself."""
+    excluded = [ROOT] + ([Path(sys.prefix).resolve()] if sys.prefix != sys.base_prefix
+                         else [])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    copy = elsewhere / "pwsup.pyz"
+    shutil.copy2(artifact, copy)
+    shiv_root = tmp_path / "shiv-root"
+    env = {key: value for key, value in clean_env().items()
+           if not key.startswith("PYTHON") and key != "VIRTUAL_ENV"}
+    env |= {"PATH": _path_outside(*excluded), "SHIV_ROOT": str(shiv_root)}
+    interpreter = copy.read_text(encoding="latin-1").split("\n", 1)[0].split()[-1]
+    found = shutil.which(interpreter, path=env["PATH"])
+    assert found is not None, (
+        f"the file's interpreter line wants {interpreter}, and there is none on PATH outside "
+        f"the checkout and the venv: {env['PATH']}")
+    alone = run([found, "-c", "import pwsup"], env, cwd=elsewhere)
+    assert "No module named 'pwsup'" in alone.stderr, (
+        f"{found} imports pwsup without the file: nothing here would show where the file's "
+        f"pwsup came from\n{alone}")
+
+    result = run([str(copy), "--", "sh", "-c", "cat /proc/$PPID/maps"], env, cwd=elsewhere,
+                 timeout=FIRST_START)
+    assert result.returncode == 0, str(result)
+    mapped = _mapped_files(result.stdout)
+    assert mapped, str(result)
+    for place in excluded:
+        inside = sorted(str(f) for f in mapped if f.is_relative_to(place))
+        assert inside == [], f"pwsup's parent has files from {place} mapped: {inside}"
+    unpacked = [f for f in mapped if f.is_relative_to(shiv_root)]
+    assert any("setproctitle" in f.parts for f in unpacked), (
+        f"no compiled extension of the artifact's mapped from {shiv_root}: "
+        f"{sorted(map(str, mapped))}")
