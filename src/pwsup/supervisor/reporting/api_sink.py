@@ -78,6 +78,8 @@ class ApiSink(Sink):
         self.start_call: Call | None = None
         self.final_call: Call | None = None
         self.pending_finish: m.Finish | None = None
+        self.ended = self.seed.ended
+        """The last attempt's end: what it cost goes with the final report."""
         if self.uuid:
             self.log.execution_uuid = self.uuid
             self.updates.begin(self.uuid)
@@ -110,6 +112,7 @@ class ApiSink(Sink):
             if self.params.send_pid:
                 self.updates.send({"pid": message.pid})
         elif isinstance(message, m.AttemptEnded):
+            self.ended = message
             if message.will_retry:
                 self.updates.send(attempt_fields(message, embedded=self.seed.embedded))
         elif isinstance(message, m.StatusUpdate):
@@ -204,11 +207,11 @@ class ApiSink(Sink):
             self.updates.pending.update(receive_all(self.listener, self.parser))
         if self.uuid:
             self._send_final("PATCH", execution_path(self.uuid),
-                             self.bodies.final(finish, self.updates.pending), finish)
+                             self.bodies.final(finish, self.updates.pending, self.ended), finish)
         elif self.sampled_out and _should_report_late(self.params, finish.status):
             # A sampled-out run that did not succeed is reported after all, in one request.
             body, _ = self.bodies.start(finish.finished_at, attach=False)
-            body.update(self.bodies.final(finish, self.updates.pending))
+            body.update(self.bodies.final(finish, self.updates.pending, self.ended))
             self._send_final("POST", EXECUTIONS, body, finish)
         else:
             self.reply(m.FinishDelivered(False, "this run is not reported"))
