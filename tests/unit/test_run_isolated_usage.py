@@ -52,6 +52,18 @@ def test_on_usage_gets_the_cost_of_a_crashed_attempt() -> None:
     assert usage.max_rss_bytes >= 32 * MIB
 
 
+def test_on_usage_gets_the_cost_of_an_attempt_that_raised() -> None:
+    def fail() -> None:
+        burn(16)
+        raise KeyError("late")
+
+    got: list[Usage] = []
+    with pytest.raises(KeyError):
+        run_isolated(fail, retries=1, on_usage=got.append)
+    assert len(got) == 2
+    assert all(usage.user_seconds >= 0.2 for usage in got), got
+
+
 def test_on_usage_is_called_for_every_attempt_timeouts_included() -> None:
     """Two attempts that time out (SIGTERM): two calls, each covering its own wall time."""
     got: list[Usage] = []

@@ -7,7 +7,8 @@
        ├─ straggler pidfds ───▶ re-check what is left
        ├─ reporter pipe ──────▶ Permit · Deny · StopRequested · FinishDelivered · EOF
        ├─ resolver pipe ──────▶ fresh secrets in → the retry that waited for them
-       └─ deadlines ──────────▶ time limit · SIGKILL escalation · retry · reporter restart
+       └─ deadlines ──────────▶ time limit · memory check · SIGKILL escalation · retry ·
+                                reporter restart
 ```
 
 The one rule: nothing here waits on the outside world. No HTTP, DNS or AWS code is even
