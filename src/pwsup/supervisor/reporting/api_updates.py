@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pwsup.util.log import Log
 
 EXECUTIONS = "/api/v1/task_executions/"
+METADATA = "other_runtime_metadata"
 FINAL_WAIT = 5.0
 """Embedded mode: seconds the final report waits at most for a RUNNING update still on the
 wire, so the server never gets a RUNNING update after the final status (code written for
@@ -187,6 +188,10 @@ class RunningUpdates:
         fields = self.queue.popleft()
         sent = dict(self.pending)
         body = {"status": "RUNNING", **sent, **fields}
+        metadata = sent.get(METADATA), fields.get(METADATA)
+        if isinstance(metadata[0], dict) and isinstance(metadata[1], dict):
+            # The command's metadata and pwsup's (what a failed attempt cost) go together.
+            body[METADATA] = {**metadata[0], **metadata[1]}
         self.begun += 1
         self.call = self.calls.start(
             Kind.UPDATE, "PATCH", self.path, body,
