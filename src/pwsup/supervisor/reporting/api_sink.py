@@ -78,6 +78,7 @@ class ApiSink(Sink):
         self.start_call: Call | None = None
         self.final_call: Call | None = None
         self.pending_finish: m.Finish | None = None
+        self.final_has_status = False
         self.ended = self.seed.ended
         """The last attempt's end: what it cost goes with the final report."""
         if self.uuid:
@@ -218,6 +219,9 @@ class ApiSink(Sink):
 
     def _send_final(self, method: str, path: str, body: dict[str, Any],
                     finish: m.Finish) -> None:
+        # Whether the command's status values ride along: only they make a refusal (400)
+        # worth one more try without them (pwsup's own figures go in the same fields).
+        self.final_has_status = bool(STATUS_KEYS.intersection(self.updates.pending))
         self.final_call = self.calls.start(Kind.FINAL, method, path, body,
                                            on_done=self._final_done, on_fail=self._final_failed,
                                            shutdown=finish.shutdown)
@@ -227,7 +231,8 @@ class ApiSink(Sink):
         self.reply(m.FinishDelivered(True))
 
     def _final_failed(self, call: Call, decision: Decision) -> None:
-        if call.last_status == 400 and STATUS_KEYS.intersection(call.body):
+        if call.last_status == 400 and self.final_has_status:
+            self.final_has_status = False
             # Status values the server cannot take must not cost the run its outcome.
             self.log.warning(f"the server refused the final report's status values "
                              f"({decision.reason}); sending it without them")
