@@ -8,6 +8,7 @@ treat `pwsup -- cmd` like `cmd`. Its own codes avoid the range commands commonly
 | N       | the command exited with N (last attempt)                           |
 | 128+N   | the command died of signal N (143 = SIGTERM, 137 = SIGKILL)        |
 | 124     | the last attempt hit its time limit (like coreutils `timeout`)     |
+| 123     | the last attempt's process tree exceeded --memory-limit            |
 | 126/127 | the command could not be executed / was not found                  |
 | 75      | the server refused to start it (concurrency) or stopped it        |
 | 71      | pwsup itself could not work (out of file descriptors, processes)   |
@@ -23,6 +24,7 @@ import os
 SUCCESS = 0
 FAILURE = 1
 TIMED_OUT = 124
+MEMORY_EXCEEDED = 123
 NOT_EXECUTABLE = 126
 NOT_FOUND = 127
 TEMPFAIL = 75

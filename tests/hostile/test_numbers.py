@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 
 from helpers.runner import pwsup_cmd, run
 from pwsup.config.loader import load
-from pwsup.config.options import MAX_INTEGER, MAX_SECONDS, Integer, Probability, Seconds
+from pwsup.config.options import MAX_INTEGER, MAX_SECONDS, Integer, Probability, Seconds, Size
 from pwsup.config.params import option_specs
 
 pytestmark = pytest.mark.hostile
 
 NUMERIC = [(name, spec) for name, spec in option_specs()
-           if isinstance(spec.kind, (Integer, Seconds, Probability))]
+           if isinstance(spec.kind, (Integer, Seconds, Probability, Size))]
 BAD_EVERYWHERE = ["nan", "NaN", "inf", "-inf", "infinity", "1e400", "9" * 400, "9" * 5000,
                   "0x10", "", "  ", "１２", "٣", "1_000", "--5", "5s", "true"]
 """Not a finite number in ASCII digits, for any numeric option."""
@@ -42,6 +42,10 @@ def _bad_for(spec_kind: object) -> list[str]:
             bad.append("-1")
     if isinstance(spec_kind, Probability):
         bad += ["1.5", "-0.1"]
+    if isinstance(spec_kind, Size):
+        bad += ["1K", "0", "0.5M", "2P", "2000T", "1e9", "1.5.2G", "1 G", "GiB", "1Gi B"]
+    if isinstance(spec_kind, Seconds) and spec_kind.minimum:
+        bad += ["0.001"]
     return bad
 
 
@@ -94,7 +98,10 @@ def _check_in_bounds(kind: object, text: str, value: object) -> None:
     assert isinstance(value, (int, float))
     assert math.isfinite(value)
     if isinstance(kind, Seconds):
-        assert 0 <= value <= MAX_SECONDS
+        assert max(0, kind.minimum) <= value <= MAX_SECONDS
+    elif isinstance(kind, Size):
+        assert isinstance(value, int)
+        assert kind.minimum <= value <= kind.maximum
     elif isinstance(kind, Integer):
         assert isinstance(value, int)
         assert value <= kind.maximum

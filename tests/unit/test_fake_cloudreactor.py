@@ -381,6 +381,38 @@ def test_wrongly_typed_start_fields_are_400_and_violations(
     assert api.executions == {}
 
 
+USAGE = {"attempt": 1, "user_seconds": 0.5, "system_seconds": 0.1, "max_rss_bytes": 1 << 26,
+         "wall_seconds": 1.0}
+
+
+@pytest.mark.parametrize(("usage", "violation"), [
+    ("fast", "pwsup_usage: must be an object"),
+    ({**USAGE, "attempt": 0}, "pwsup_usage.attempt: must be an attempt number"),
+    ({**USAGE, "user_seconds": -1}, "pwsup_usage.user_seconds: must be a number >= 0"),
+    ({**USAGE, "max_rss_bytes": 1.5}, "pwsup_usage.max_rss_bytes: must be a number >= 0"),
+    ({k: v for k, v in USAGE.items() if k != "wall_seconds"},
+     "pwsup_usage.wall_seconds: must be a number >= 0"),
+    ({**USAGE, "all_attempts": {"user_seconds": 1}},
+     "pwsup_usage.all_attempts.system_seconds: must be a number >= 0"),
+    ({**USAGE, "memory_limit_exceeded": {"rss_bytes": 1, "limit_bytes": 2}},
+     "pwsup_usage.memory_limit_exceeded: must be"),
+])
+def test_what_an_attempt_cost_is_checked(api: FakeCloudReactor, usage: Any,
+                                         violation: str) -> None:
+    """pwsup's figures (other_runtime_metadata.pwsup_usage, docs/protocol.md) have a
+    shape the fake checks; a good one is stored like any runtime metadata."""
+    execution_uuid = start(api)
+    good = patch(api, execution_uuid, {"status": "RUNNING",
+                                       "other_runtime_metadata": {"pwsup_usage": USAGE}})
+    assert good.status_code == 204
+    assert api.violations == []
+    bad = patch(api, execution_uuid, {"status": "RUNNING",
+                                      "other_runtime_metadata": {"pwsup_usage": usage}})
+    assert bad.status_code == 400
+    assert any(violation in recorded for recorded in api.violations), api.violations
+    assert api.execution(execution_uuid)["other_runtime_metadata"] == {"pwsup_usage": USAGE}
+
+
 def test_missing_or_wrong_headers_are_violations(api: FakeCloudReactor) -> None:
     bad = {"Authorization": "Bearer dev-key", "Content-Type": "text/plain",
            "Accept": "*/*", "User-Agent": ""}

@@ -29,6 +29,8 @@ def sample(name: str, spec: k.Spec, tmp: Path) -> tuple[str, object]:
         return "2.5", 2.5
     if isinstance(kind, k.Probability):
         return "0.5", 0.5
+    if isinstance(kind, k.Size):
+        return "1.5G", 3 << 29
     if isinstance(kind, k.Choice):
         return kind.choices[-1].lower(), kind.choices[-1]
     if isinstance(kind, k.JsonObject):

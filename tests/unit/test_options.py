@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pwsup.config.loader import load
 from pwsup.config.options import (
     Boolean,
     Choice,
@@ -106,3 +107,25 @@ def test_locations_split_on_commas_and_semicolons_with_escapes() -> None:
     """Location lists split on , and ; and a backslash escapes a separator."""
     assert Locations().parse(r"a,b;c\,d, ,") == ("a", "b", "c,d")
     assert split_escaped("x\\") == ["x\\"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("512M", 512 << 20), ("2G", 2 << 30), ("2g", 2 << 30), ("1.5GiB", 3 << 29),
+    ("100MB", 100 << 20), ("100Mi", 100 << 20), ("104857600", 100 << 20), ("1T", 1 << 40),
+    (" 64M ", 64 << 20), ("-1", None),
+])
+def test_memory_limit_takes_sizes_in_bytes_or_with_a_binary_suffix(
+        text: str, expected: int | None) -> None:
+    loaded = load(["--memory-limit", text, "--", "true"], {})
+    assert loaded.params is not None, loaded.errors
+    assert loaded.params.memory_limit == expected
+    from_env = load(["--", "true"], {"PWSUP_MEMORY_LIMIT": text})
+    assert from_env.params is not None, from_env.errors
+    assert from_env.params.memory_limit == expected
+
+
+def test_memory_limit_is_off_and_checked_every_quarter_second_by_default() -> None:
+    loaded = load(["--", "true"], {})
+    assert loaded.params is not None
+    assert loaded.params.memory_limit is None
+    assert loaded.params.memory_check_interval == 0.25

@@ -178,8 +178,9 @@ class Seconds(Kind):
     """A duration in seconds (fractions allowed), at most MAX_SECONDS. With `unlimited`,
     -1 means "no limit" (None)."""
 
-    def __init__(self, unlimited: bool = False, positive: bool = False) -> None:
-        self.unlimited, self.positive = unlimited, positive
+    def __init__(self, unlimited: bool = False, positive: bool = False,
+                 minimum: float = 0.0) -> None:
+        self.unlimited, self.positive, self.minimum = unlimited, positive, minimum
 
     def metavar(self) -> str:
         return "SECONDS"
@@ -192,6 +193,8 @@ class Seconds(Kind):
             bound = "greater than 0" if self.positive else "0 or more"
             suffix = " (or -1 for no limit)" if self.unlimited else ""
             raise ValueError(f"must be {bound}{suffix}, got {_shown(text.strip())}")
+        if value < self.minimum:
+            raise ValueError(f"must be at least {self.minimum:g}, got {_shown(text.strip())}")
         if value > MAX_SECONDS:
             raise ValueError(f"must be at most {MAX_SECONDS:.0f} (10 years), "
                              f"got {_shown(text.strip())}")
@@ -199,6 +202,57 @@ class Seconds(Kind):
 
     def doc(self) -> str:
         return "seconds" + ("; -1 = no limit" if self.unlimited else "")
+
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+class Size(Kind):
+    """A number of bytes: digits, optionally with a fraction and a binary suffix (`K`, `M`,
+    `G`, `T`, with or without `i`/`iB`/`B`, any case: `512M`, `1.5GiB`, `2g`), each 1024
+    times the one before; rounded down to whole bytes, between `minimum` and `maximum`.
+    With `unlimited`, -1 means "no limit" (None)."""
+
+    def __init__(self, minimum: int, maximum: int, unlimited: bool = False) -> None:
+        self.minimum, self.maximum, self.unlimited = minimum, maximum, unlimited
+
+    def metavar(self) -> str:
+        return "SIZE"
+
+    def parse(self, text: str) -> object:
+        stripped = text.strip()
+        if self.unlimited and stripped == str(NO_LIMIT):
+            return None
+        lowered = stripped.lower()
+        number = lowered.rstrip("kmgtib")
+        unit = lowered[len(number):]
+        unit = unit[:-1] if unit.endswith("b") else unit
+        unit = unit[:-1] if unit.endswith("i") and len(unit) == 2 else unit
+        parts = number.split(".")
+        if (unit not in _SIZE_UNITS or len(parts) > 2 or not number.isascii()
+                or not all(part.isdigit() for part in parts) or len(number) > 30):
+            raise ValueError(f"expected a size such as 512M, 2G or a number of bytes, "
+                             f"got {_shown(text)}")
+        value = int(float(number) * _SIZE_UNITS[unit])
+        if value < self.minimum:
+            suffix = " (or -1 for no limit)" if self.unlimited else ""
+            raise ValueError(f"must be at least {_bytes(self.minimum)}{suffix}, "
+                             f"got {_shown(stripped)}")
+        if value > self.maximum:
+            raise ValueError(f"must be at most {_bytes(self.maximum)}, got {_shown(stripped)}")
+        return value
+
+    def doc(self) -> str:
+        return "bytes, or with K/M/G/T (powers of 1024)" + ("; -1 = no limit"
+                                                             if self.unlimited else "")
+
+
+def _bytes(value: int) -> str:
+    """A bound as the user would write it: `1M`, `1T`, or bytes."""
+    for suffix, unit in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if value % unit == 0:
+            return f"{value // unit}{suffix}"
+    return str(value)
 
 
 class Probability(Kind):

@@ -27,6 +27,7 @@ from pwsup.config.options import (
     Locations,
     Probability,
     Seconds,
+    Size,
     Spec,
     Text,
     Token,
@@ -355,6 +356,16 @@ class Params:
         30.0, "--process-termination-grace-period",
         env="PROCESS_TERMINATION_GRACE_PERIOD_SECONDS", kind=SECONDS,
         help="Seconds between SIGTERM and SIGKILL.")
+    memory_limit: int | None = _proc(
+        None, "--memory-limit", env="MEMORY_LIMIT", new=True,
+        kind=Size(minimum=1 << 20, maximum=1 << 50, unlimited=True),
+        help="Most memory one attempt's whole process tree may hold resident (the sum of its "
+             "processes' RSS, e.g. 512M, 2G); then TERM, grace period, KILL, and the attempt "
+             "fails (exit 123 when it is the last). -1: none.")
+    memory_check_interval: float = _proc(
+        0.25, "--memory-check-interval", env="MEMORY_CHECK_INTERVAL_SECONDS", new=True,
+        kind=Seconds(positive=True, minimum=0.01),
+        help="Seconds between two measurements of the tree's memory, with --memory-limit.")
     keep_descendants: bool = _proc(
         False, "--keep-descendants", env="KEEP_DESCENDANTS", kind=BOOL, cli="set_true", new=True,
         help="Leave processes the command started running after it exits, instead of "

@@ -6,7 +6,7 @@
  pidfd_open(worker); unblock them
  close the pipe's write end
  poll(pipe, pidfd) ◀──── frames ──── pipe ───────
- pidfd readable: waitpid() reaps it
+ pidfd readable: wait4() reaps it (and tells what it cost)
  stop: SIGTERM, grace period, SIGKILL, reap
 ```
 
@@ -48,8 +48,10 @@ from pwsup.embedded.worker import SIGNALS, flush_stdio, worker_main
 from pwsup.errors import STATUS_LOST
 from pwsup.supervisor import forking, procs
 from pwsup.supervisor.procs import pidfd_open
+from pwsup.util.usage import Usage
 
 if TYPE_CHECKING:
+    import resource
     from collections.abc import Callable, Iterable, Iterator
 
     from pwsup.embedded.worker import Call
@@ -109,6 +111,7 @@ def _fork(call: Call, mask: Iterable[int], grace: float) -> WorkerHandle:
     them, `grace` seconds after SIGTERM, if the caller is killed outright."""
     read_fd, write_fd = os.pipe()  # both close-on-exec: programs fn runs do not get them
     cookie = procs.new_cookie()
+    started = time.monotonic()
     try:
         with keeper.handing_off() as keeper_fd:
             pid = _fork_worker(call, read_fd, write_fd, mask, cookie, lambda: keeper.register(
@@ -122,7 +125,7 @@ def _fork(call: Call, mask: Iterable[int], grace: float) -> WorkerHandle:
         os.setpgid(pid, pid)  # the worker does the same: its own group, whichever runs first
     except OSError:
         pass  # it did already, or has exited
-    return WorkerHandle(pid, read_fd, pidfd_open(pid), cookie)
+    return WorkerHandle(pid, read_fd, pidfd_open(pid), cookie, started=started)
 
 
 def _fork_worker(call: Call, read_fd: int, write_fd: int, mask: Iterable[int],
@@ -149,8 +152,14 @@ class WorkerHandle:
     """The caller's handle on one worker: its pid (ours to signal only until reaped), the
     pipe's read end, and its pidfd when the kernel has them."""
 
-    def __init__(self, pid: int, read_fd: int, pidfd: int | None, cookie: str) -> None:
+    def __init__(self, pid: int, read_fd: int, pidfd: int | None, cookie: str, *,
+                 started: float | None = None) -> None:
         self.pid = pid
+        self.started = time.monotonic() if started is None else started
+        """When it was forked, on the monotonic clock (the start of its wall time)."""
+        self.usage: Usage | None = None
+        """What the worker cost, from wait4 (fn's processes it reaped included), once
+        reaped; None until then, or when something else reaped it (STATUS_LOST)."""
         self.read_fd = read_fd
         self.pidfd = pidfd
         self.cookie = cookie
@@ -200,7 +209,7 @@ class WorkerHandle:
     def poll_exit(self) -> bool:
         """Reap the worker if it has exited (then drain the pipe); True once reaped."""
         if self.wait_status is None:
-            self.wait_status = _waitpid(self.pid, os.WNOHANG)
+            self.wait_status = self._wait(os.WNOHANG)
             if self.wait_status is None:
                 return False
             self.read_available()  # what it sent just before exiting
@@ -277,11 +286,21 @@ class WorkerHandle:
         interrupted: KeyboardInterrupt | None = None
         while self.wait_status is None:
             try:
-                self.wait_status = _waitpid(self.pid, 0)
+                self.wait_status = self._wait(0)
             except KeyboardInterrupt as e:
                 interrupted = e
         if interrupted is not None:
             raise interrupted
+
+    def _wait(self, options: int) -> int | None:
+        """`_waitpid`, noting what the worker cost once it is reaped."""
+        reaped = _waitpid(self.pid, options)
+        if reaped is None:
+            return None
+        status, rusage = reaped
+        if rusage is not None:
+            self.usage = Usage.of(rusage, time.monotonic() - self.started)
+        return status
 
     def close(self) -> None:
         os.close(self.read_fd)
@@ -295,12 +314,13 @@ def remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def _waitpid(pid: int, options: int) -> int | None:
-    """The wait status once `pid` has exited, else None; STATUS_LOST when something else
-    reaped it first (SIGCHLD set to SIG_IGN, or a waitpid(-1) loop in this process).
-    ECHILD means exited either way, so the pid is no longer ours to signal."""
+def _waitpid(pid: int, options: int) -> tuple[int, resource.struct_rusage | None] | None:
+    """The wait status and resource usage (`wait4`: it costs what waitpid costs) once
+    `pid` has exited, else None; STATUS_LOST (and no usage) when something else reaped it
+    first (SIGCHLD set to SIG_IGN, or a waitpid(-1) loop in this process). ECHILD means
+    exited either way, so the pid is no longer ours to signal."""
     try:
-        reaped, status = os.waitpid(pid, options)
+        reaped, status, rusage = os.wait4(pid, options)
     except ChildProcessError:
-        return STATUS_LOST
-    return status if reaped else None
+        return STATUS_LOST, None
+    return (status, rusage) if reaped else None

@@ -13,7 +13,7 @@ says which of them happened. One worker per attempt:
  poll(pipe, pidfd) until the monotonic deadline      │
    ◀── StatusUpdate(fields) ───── pipe ────────────  ├─ update_status(**fields), any number
    ◀── Result(OK | RAISED | ERROR, payload) ───────  └─ the outcome, pickled, exactly once
- pidfd readable: waitpid() reaps it                os._exit() in a finally, always
+ pidfd readable: wait4() reaps it                  os._exit() in a finally, always
  deadline passed: SIGTERM, grace period, SIGKILL, reap
 ```
 
@@ -28,10 +28,11 @@ Decisions about the API, and why:
 - **Arguments are not pickled**: the fork copies them, so any argument works (lambdas,
   locks, open files, sockets) and there is no "unpicklable arguments" error. Only the
   outcome crosses the pipe, and when it cannot, a TransferError names the type.
-- **Reserved keyword names**: `timeout`, `retries`, `retry_delay`, `grace` and `on_status`
-  belong to run_isolated; every other keyword argument goes to fn. To pass fn a keyword
-  with a reserved name, bind it first: `run_isolated(functools.partial(fn, timeout=3))`.
-  `fn` is positional-only, so fn itself may take a keyword called `fn`.
+- **Reserved keyword names**: `timeout`, `retries`, `retry_delay`, `grace`, `on_status`
+  and `on_usage` belong to run_isolated; every other keyword argument goes to fn. To pass
+  fn a keyword with a reserved name, bind it first:
+  `run_isolated(functools.partial(fn, timeout=3))`. `fn` is positional-only, so fn
+  itself may take a keyword called `fn`.
 - **sys.exit() in fn ends the worker**, like in any process: the caller gets WorkerCrashed
   with that exit code. Re-raising SystemExit in the caller would end the caller's program,
   which is what isolation is for.
@@ -66,6 +67,8 @@ from pwsup.errors import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pwsup.util.usage import Usage
+
 __all__ = ["run_isolated", "update_status"]
 
 _T = TypeVar("_T")
@@ -91,6 +94,7 @@ class _Settings:
     timeout: float | None
     grace: float
     on_status: Callable[[dict[str, Any]], None] | None
+    on_usage: Callable[[Usage], None] | None = None
 
 
 # -- the public API -------------------------------------------------------------------------
@@ -99,6 +103,7 @@ class _Settings:
 def run_isolated(fn: Callable[..., _T], /, *args: Any, timeout: float | None = None,
                  retries: int = 0, retry_delay: float = 0, grace: float = 5.0,
                  on_status: Callable[[dict[str, Any]], None] | None = None,
+                 on_usage: Callable[[Usage], None] | None = None,
                  **kwargs: Any) -> _T:
     """Call `fn(*args, **kwargs)` in a forked worker process and return its value.
 
@@ -115,6 +120,13 @@ def run_isolated(fn: Callable[..., _T], /, *args: Any, timeout: float | None = N
     - `on_status` is called here, in the caller's thread, with the fields of each
       update_status() call fn makes, in order, before run_isolated returns. If it raises,
       the worker is stopped and the exception propagates.
+    - `on_usage` is called here, once per attempt that ends (with a value, an exception,
+      a crash or a timeout; retried ones too), right after its worker is reaped, with a
+      `pwsup.util.usage.Usage`: the worker's CPU time (user, system), peak RSS and wall time, from
+      `wait4` — so fn's own child processes count once the worker reaped them (a
+      `subprocess.run` does). Not called for an attempt whose worker something else
+      reaped (SIGCHLD set to SIG_IGN), nor when Ctrl-C interrupts the call. If it raises,
+      the exception propagates (no retry follows).
     - Ctrl-C while waiting stops the worker (SIGTERM, then SIGKILL after `grace`, or at
       once on a second Ctrl-C), then KeyboardInterrupt propagates.
 
@@ -128,7 +140,7 @@ def run_isolated(fn: Callable[..., _T], /, *args: Any, timeout: float | None = N
     """
     _check_arguments(fn, timeout, retries, retry_delay, grace)
     call = Call(fn, args, kwargs)
-    settings = _Settings(timeout, grace, on_status)
+    settings = _Settings(timeout, grace, on_status, on_usage)
     attempts_left = retries
     while True:
         outcome = _attempt(call, settings)
@@ -175,12 +187,14 @@ def _attempt(call: Call, settings: _Settings) -> Result | _Failure:
     deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
     with spawned(call, settings.grace) as worker:
         try:
-            outcome = _await_outcome(worker, deadline, settings)
+            outcome: Result | _Failure = _await_outcome(worker, deadline, settings)
         except TransferError as error:
-            return _Failure(error, None, retryable=False)
+            outcome = _Failure(error, None, retryable=False)
         if isinstance(outcome, Result):  # it leaves right after sending: reap it
             worker.wait_exit(max(settings.grace, _AFTER_RESULT))
-        return outcome
+    if settings.on_usage is not None and worker.usage is not None:
+        settings.on_usage(worker.usage)  # the worker is reaped: its figures are whole
+    return outcome
 
 
 def _await_outcome(worker: WorkerHandle, deadline: float | None,

@@ -68,6 +68,13 @@ class AttemptEnded:
     failed_attempts: int
     timed_out_attempts: int
     will_retry: bool
+    usage: dict[str, float | int] | None = None
+    """What the attempt cost (`Usage.as_dict()`: four numbers), None when it never ran."""
+    total_usage: dict[str, float | int] | None = None
+    """What every attempt of the run so far cost together (CPU and wall times added up,
+    the largest peak RSS)."""
+    memory_exceeded: dict[str, int] | None = None
+    """`{"rss_bytes": …, "limit_bytes": …}` when --memory-limit ended the attempt."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pwsup.supervisor.deadlines import Deadline
     from pwsup.supervisor.state import Attempt, RunState
 
+MIB = 1024 * 1024
 REPORTER_EXIT_GRACE = 2.0
 """After the final report is done, how long the reporter may take to exit before SIGKILL."""
 
@@ -33,9 +34,14 @@ def attempt_ended(run: RunState, attempt: Attempt, *, will_retry: bool) -> m.Att
     from pwsup.ipc.messages import AttemptEnded
 
     assert attempt.exit_code is not None
+    usage = attempt.usage.as_dict() if attempt.pid else None
+    exceeded = attempt.memory_exceeded
     return AttemptEnded(attempt=attempt.number, exit_code=attempt.exit_code,
                         timed_out=attempt.timed_out, failed_attempts=run.failed_attempts,
-                        timed_out_attempts=run.timed_out_attempts, will_retry=will_retry)
+                        timed_out_attempts=run.timed_out_attempts, will_retry=will_retry,
+                        usage=usage, total_usage=run.total_usage.as_dict(),
+                        memory_exceeded=None if exceeded is None else
+                        {"rss_bytes": exceeded[0], "limit_bytes": exceeded[1]})
 
 
 class Ending:
@@ -155,9 +161,13 @@ class Ending:
 
     def _log_summary(self, status: Status, exit_code: int) -> None:
         run = self.run
+        attempt = run.attempt
+        failed = (f"exceeded its memory limit of {attempt.memory_exceeded[1] / MIB:.1f} MiB"
+                  if attempt is not None and attempt.memory_exceeded is not None
+                  else f"failed with {exitcodes.describe(exit_code)}")
         outcome = {
             Status.SUCCEEDED: "succeeded",
-            Status.FAILED: f"failed with {exitcodes.describe(exit_code)}",
+            Status.FAILED: failed,
             Status.TERMINATED_AFTER_TIME_OUT: "timed out",
             Status.ABORTED: "was aborted" + (f" by {signal_name(run.stop_signal)}"
                                              if run.stop_signal else ""),
@@ -166,8 +176,11 @@ class Ending:
         attempts = (f"attempt {run.attempts} of {limit if limit else 'unlimited'}"
                     if run.attempts else "not started")
         elapsed = time.monotonic() - run.started
+        cost = (f"; attempt {attempt.number}: {attempt.usage.describe()}"
+                if attempt is not None and attempt.pid and attempt.exit_code is not None
+                else "")
         run.log.info(f"Task '{run.params.display_name}' {outcome}: exit code {exit_code}, "
-                     f"{attempts}, {elapsed:.3f} s in total")
+                     f"{attempts}, {elapsed:.3f} s in total{cost}")
 
 
 def _utc_now() -> str:

@@ -82,6 +82,7 @@ class ReporterLink:
 
     def attempt_ended(self, message: m.AttemptEnded) -> None:
         self.seed.attempt = self.seed.pgid = None
+        self.seed.ended = message
         self.send(message)
 
     def finish(self, message: m.Finish) -> None:

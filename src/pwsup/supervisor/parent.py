@@ -7,7 +7,8 @@
        ├─ straggler pidfds ───▶ re-check what is left
        ├─ reporter pipe ──────▶ Permit · Deny · StopRequested · FinishDelivered · EOF
        ├─ resolver pipe ──────▶ fresh secrets in → the retry that waited for them
-       └─ deadlines ──────────▶ time limit · SIGKILL escalation · retry · reporter restart
+       └─ deadlines ──────────▶ time limit · memory check · SIGKILL escalation · retry ·
+                                reporter restart
 ```
 
 The one rule: nothing here waits on the outside world. No HTTP, DNS or AWS code is even
@@ -239,15 +240,20 @@ class Supervisor(RunState):
 
     def _reap(self) -> None:
         while (reaped := procs.reap_any()) is not None:
-            pid, status = reaped
-            if self.attempt is not None and pid == self.attempt.pid:
+            pid, status, usage = reaped
+            attempt = self.attempt
+            if attempt is not None and pid == attempt.pid:
+                attempt.add_usage(usage)
                 self.runner.exited(exitcodes.from_wait_status(status))
                 self.leftovers.clean_up()
             elif pid == self.reporter.pid:
                 self.watch.reaped(status)
             else:
-                code = exitcodes.from_wait_status(status)
-                self.log.debug(f"reaped orphan {pid} ({exitcodes.describe(code)})")
+                if attempt is not None and self.phase in (Phase.RUNNING, Phase.CLEANING):
+                    attempt.add_usage(usage)  # an orphan of its tree, re-parented to us
+                if self.log.enabled(DEBUG):
+                    code = exitcodes.from_wait_status(status)
+                    self.log.debug(f"reaped orphan {pid} ({exitcodes.describe(code)})")
         if self.leftovers.active:
             self.leftovers.sweep()
 
@@ -270,6 +276,8 @@ class Supervisor(RunState):
             last = attempt.exit_code if attempt is not None else None
             if attempt is not None and attempt.timed_out:
                 last = exitcodes.TIMED_OUT
+            elif attempt is not None and attempt.memory_exceeded is not None:
+                last = exitcodes.MEMORY_EXCEEDED
             self.ending.finish(Status.ABORTED,
                                last if last is not None else exitcodes.SIGNAL_BASE + signum)
         elif self.phase is Phase.REPORTING:

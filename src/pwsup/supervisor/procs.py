@@ -18,6 +18,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import resource
     from typing import Any
 
 PR_SET_PDEATHSIG = 1
@@ -258,13 +259,15 @@ def wait_reaped(pid: int, timeout: float) -> int | None:
         close_quietly(pidfd)
 
 
-def reap_any() -> tuple[int, int] | None:
-    """Reap one exited child: (pid, wait status), or None when none is waiting."""
+def reap_any() -> tuple[int, int, resource.struct_rusage] | None:
+    """Reap one exited child: (pid, wait status, its resource usage), or None when none is
+    waiting. `wait4` costs what `waitpid` costs, and its usage covers the child and every
+    descendant the child itself reaped (what an attempt cost)."""
     try:
-        pid, status = os.waitpid(-1, os.WNOHANG)
+        pid, status, usage = os.wait4(-1, os.WNOHANG)
     except ChildProcessError:
         return None
-    return (pid, status) if pid else None
+    return (pid, status, usage) if pid else None
 
 
 def close_quietly(fd: int | None) -> None:

@@ -41,4 +41,7 @@ class ReporterSeed:
         """Read ends of the command's stdout and stderr pipes, when its output is captured."""
         self.begin: m.Begin | None = None
         """A start request the server has not answered yet."""
+        self.ended: m.AttemptEnded | None = None
+        """The last attempt's end (what it cost), for a final report a restarted reporter
+        delivers."""
         self.finish: m.Finish | None = None

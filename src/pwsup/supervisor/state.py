@@ -19,9 +19,11 @@ from pwsup.supervisor.deadlines import Deadlines
 from pwsup.supervisor.link import ReporterLink
 from pwsup.supervisor.seed import ReporterSeed
 from pwsup.supervisor.signals import SignalSetup
+from pwsup.util.usage import Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import resource
     from collections.abc import Mapping, Sequence
 
     from pwsup.config.params import Params
@@ -51,10 +53,12 @@ class Status(str, enum.Enum):
 class Attempt:
     """One run of the command. `pid` is 0 when it could not be started."""
 
-    __slots__ = ("escalation", "exit_code", "number", "pid", "pidfd", "timed_out", "timeout")
+    __slots__ = ("escalation", "exit_code", "max_rss", "memory_check", "memory_exceeded",
+                 "number", "pid", "pidfd", "started", "system", "timed_out", "timeout",
+                 "user", "wall")
 
     def __init__(self, number: int, pid: int, *, pidfd: int | None = None,
-                 exit_code: int | None = None) -> None:
+                 exit_code: int | None = None, started: float = 0.0) -> None:
         self.number = number
         self.pid = pid
         self.pidfd = pidfd
@@ -62,10 +66,34 @@ class Attempt:
         self.timed_out = False
         self.timeout: Deadline | None = None
         self.escalation: Deadline | None = None
+        self.started = started
+        """When it started, on the monotonic clock."""
+        self.user = self.system = self.wall = 0.0
+        self.max_rss = 0
+        """What it cost so far (`usage`): the command's wait4 figures, plus those of the
+        orphans of its tree pwsup reaped as a subreaper while it ran or was cleaned up."""
+        self.memory_check: Deadline | None = None
+        self.memory_exceeded: tuple[int, int] | None = None
+        """(resident bytes seen, the limit) once --memory-limit ended the attempt."""
 
     @property
     def running(self) -> bool:
         return self.pid > 0 and self.exit_code is None
+
+    @property
+    def ended_by_limit(self) -> bool:
+        """A limit of pwsup's (time, memory) decided the attempt, not the command."""
+        return self.timed_out or self.memory_exceeded is not None
+
+    def add_usage(self, rusage: resource.struct_rusage) -> None:
+        """Count a reaped process of this attempt's tree (ru_maxrss is in KiB on Linux)."""
+        self.user += rusage.ru_utime
+        self.system += rusage.ru_stime
+        self.max_rss = max(self.max_rss, rusage.ru_maxrss * 1024)
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.user, self.system, self.max_rss, self.wall)
 
 
 class RunState:
@@ -110,6 +138,23 @@ class RunState:
         self.drain: OutputDrain | None = None
         """The captured output passed through by the parent, once the reporter is gone."""
         self.input = values.input_text(params, environ)
+        self.earlier_usage = Usage(0.0, 0.0, 0, 0.0)
+        """What the attempts before the current one cost, together."""
+
+    def next_attempt(self, attempt: Attempt) -> None:
+        """`attempt` is the run's current one now; the previous one's cost is counted."""
+        previous = self.attempt
+        if previous is not None:
+            self.earlier_usage = _added(self.earlier_usage, previous.usage)
+        self.attempt = attempt
+
+    @property
+    def total_usage(self) -> Usage:
+        """What every attempt so far cost together: CPU and wall times added up, the
+        largest peak RSS."""
+        if self.attempt is None:
+            return self.earlier_usage
+        return _added(self.earlier_usage, self.attempt.usage)
 
     def signal_command(self, attempt: Attempt, signum: int) -> None:
         procs.send_signal(attempt.pid, signum, group=self.params.process_group_termination)
@@ -120,3 +165,8 @@ class RunState:
                 os.tcsetpgrp(self.tty, os.getpgrp())
             except OSError:
                 pass
+
+
+def _added(a: Usage, b: Usage) -> Usage:
+    return Usage(a.user_seconds + b.user_seconds, a.system_seconds + b.system_seconds,
+                 max(a.max_rss_bytes, b.max_rss_bytes), a.wall_seconds + b.wall_seconds)

@@ -184,6 +184,43 @@ def _check_body(body: Mapping[str, Any], problems: Problems, creating: bool) -> 
             problems.add(name, 'must be {"task_execution": {"uuid": "..."}}')
     if not creating and "task" in body:
         problems.add("task", "only the start request (POST) carries a task")
+    metadata = body.get("other_runtime_metadata")
+    if isinstance(metadata, dict) and "pwsup_usage" in metadata:
+        _check_usage(metadata["pwsup_usage"], problems)
+
+
+USAGE_FIGURES = {"user_seconds": NUMBER, "system_seconds": NUMBER, "max_rss_bytes": INT,
+                 "wall_seconds": NUMBER}
+"""What pwsup reports an attempt cost (other_runtime_metadata.pwsup_usage, docs/protocol.md):
+the server stores it as JSON, so the fake checks its shape for it."""
+
+
+def _check_usage(usage: Any, problems: Problems) -> None:
+    where = "other_runtime_metadata.pwsup_usage"
+    if not isinstance(usage, dict):
+        problems.add(where, "must be an object")
+        return
+    if not (is_int(usage.get("attempt")) and usage["attempt"] >= 1):
+        problems.add(f"{where}.attempt", "must be an attempt number (1 or more)")
+    groups = [(where, usage)]
+    if "all_attempts" in usage:
+        groups.append((f"{where}.all_attempts", usage["all_attempts"]))
+    for prefix, figures in groups:
+        if not isinstance(figures, dict):
+            problems.add(prefix, "must be an object")
+            continue
+        for name, kind in USAGE_FIGURES.items():
+            value = figures.get(name)
+            if value is None or kind_problem(value, kind) or value < 0:
+                problems.add(f"{prefix}.{name}", f"must be a number >= 0, got {value!r}")
+    exceeded = usage.get("memory_limit_exceeded")
+    if exceeded is not None and not (
+            isinstance(exceeded, dict)
+            and all(is_int(exceeded.get(k)) and exceeded[k] > 0
+                    for k in ("rss_bytes", "limit_bytes"))
+            and exceeded["rss_bytes"] > exceeded["limit_bytes"]):
+        problems.add(f"{where}.memory_limit_exceeded",
+                     "must be {rss_bytes, limit_bytes}, positive, rss over the limit")
 
 
 def _check_fields(body: Mapping[str, Any], kinds: Mapping[str, str], problems: Problems,

@@ -47,10 +47,14 @@ class ReportBodies:
                           input_value=None if begin is None else self._input_value(begin),
                           embedded=self.embedded)
 
-    def final(self, finish: m.Finish, pending: dict[str, Any]) -> dict[str, Any]:
+    def final(self, finish: m.Finish, pending: dict[str, Any],
+              ended: m.AttemptEnded | None = None) -> dict[str, Any]:
         """The final report's fields: the status values not yet delivered, the outcome,
-        the log tails and (when asked) fresh runtime metadata."""
+        what the attempts cost (`ended`, the last attempt's end), the log tails and (when
+        asked) fresh runtime metadata."""
         body: dict[str, Any] = {k: v for k, v in pending.items() if k not in _OUTCOME}
+        if ended is not None:
+            add_usage(body, ended)
         body.update({"status": finish.status,
                      "finished_at": finish.finished_at, **finish.extra})
         if finish.exit_code is not None:
@@ -94,11 +98,46 @@ _OUTCOME = frozenset({"status", "finished_at", "exit_code", "failed_attempts",
 
 def attempt_fields(ended: m.AttemptEnded, *, embedded: bool) -> dict[str, Any]:
     """What a failed attempt that will be retried adds to a RUNNING update."""
+    fields: dict[str, Any]
     if ended.timed_out:
-        return {"timed_out_attempts": ended.timed_out_attempts}
-    if embedded:
-        return {"failed_attempts": ended.failed_attempts}  # a function has no exit code
-    return {"exit_code": ended.exit_code, "failed_attempts": ended.failed_attempts}
+        fields = {"timed_out_attempts": ended.timed_out_attempts}
+    elif embedded:
+        fields = {"failed_attempts": ended.failed_attempts}  # a function has no exit code
+    else:
+        fields = {"exit_code": ended.exit_code, "failed_attempts": ended.failed_attempts}
+    add_usage(fields, ended)
+    return fields
+
+
+USAGE_KEY = "pwsup_usage"
+"""The key of `other_runtime_metadata` that carries what the attempts cost: the protocol
+has no field of its own for CPU seconds or a peak RSS in bytes (the server's
+`max_memory_mb` and `*_cpu_units` are container figures it fills itself)."""
+MIB = 1024 * 1024
+
+
+def add_usage(body: dict[str, Any], ended: m.AttemptEnded) -> None:
+    """Put what the attempt cost (and, with --memory-limit, why it was ended) in `body`'s
+    `other_runtime_metadata` (which the server merges into the stored value), beside the
+    command's own keys; a memory limit's verdict is also the `last_status_message`."""
+    if ended.usage is None and ended.memory_exceeded is None:
+        return
+    figures: dict[str, Any] = {"attempt": ended.attempt, **(ended.usage or {})}
+    if ended.total_usage is not None:
+        figures["all_attempts"] = dict(ended.total_usage)
+    exceeded = ended.memory_exceeded
+    if exceeded is not None:
+        figures["memory_limit_exceeded"] = dict(exceeded)
+        body["last_status_message"] = memory_message(
+            exceeded["rss_bytes"], exceeded["limit_bytes"], ended.attempt)
+    metadata = body.get("other_runtime_metadata")
+    body["other_runtime_metadata"] = {**(metadata if isinstance(metadata, dict) else {}),
+                                      USAGE_KEY: figures}
+
+
+def memory_message(rss: int, limit: int, attempt: int) -> str:
+    return (f"memory limit exceeded: attempt {attempt} used {rss / MIB:.1f} MiB resident, "
+            f"over the limit of {limit / MIB:.1f} MiB")
 
 
 def _tail_lines(p: Params, status: str) -> int:

@@ -78,6 +78,9 @@ class ApiSink(Sink):
         self.start_call: Call | None = None
         self.final_call: Call | None = None
         self.pending_finish: m.Finish | None = None
+        self.final_has_status = False
+        self.ended = self.seed.ended
+        """The last attempt's end: what it cost goes with the final report."""
         if self.uuid:
             self.log.execution_uuid = self.uuid
             self.updates.begin(self.uuid)
@@ -110,6 +113,7 @@ class ApiSink(Sink):
             if self.params.send_pid:
                 self.updates.send({"pid": message.pid})
         elif isinstance(message, m.AttemptEnded):
+            self.ended = message
             if message.will_retry:
                 self.updates.send(attempt_fields(message, embedded=self.seed.embedded))
         elif isinstance(message, m.StatusUpdate):
@@ -204,17 +208,20 @@ class ApiSink(Sink):
             self.updates.pending.update(receive_all(self.listener, self.parser))
         if self.uuid:
             self._send_final("PATCH", execution_path(self.uuid),
-                             self.bodies.final(finish, self.updates.pending), finish)
+                             self.bodies.final(finish, self.updates.pending, self.ended), finish)
         elif self.sampled_out and _should_report_late(self.params, finish.status):
             # A sampled-out run that did not succeed is reported after all, in one request.
             body, _ = self.bodies.start(finish.finished_at, attach=False)
-            body.update(self.bodies.final(finish, self.updates.pending))
+            body.update(self.bodies.final(finish, self.updates.pending, self.ended))
             self._send_final("POST", EXECUTIONS, body, finish)
         else:
             self.reply(m.FinishDelivered(False, "this run is not reported"))
 
     def _send_final(self, method: str, path: str, body: dict[str, Any],
                     finish: m.Finish) -> None:
+        # Whether the command's status values ride along: only they make a refusal (400)
+        # worth one more try without them (pwsup's own figures go in the same fields).
+        self.final_has_status = bool(STATUS_KEYS.intersection(self.updates.pending))
         self.final_call = self.calls.start(Kind.FINAL, method, path, body,
                                            on_done=self._final_done, on_fail=self._final_failed,
                                            shutdown=finish.shutdown)
@@ -224,7 +231,8 @@ class ApiSink(Sink):
         self.reply(m.FinishDelivered(True))
 
     def _final_failed(self, call: Call, decision: Decision) -> None:
-        if call.last_status == 400 and STATUS_KEYS.intersection(call.body):
+        if call.last_status == 400 and self.final_has_status:
+            self.final_has_status = False
             # Status values the server cannot take must not cost the run its outcome.
             self.log.warning(f"the server refused the final report's status values "
                              f"({decision.reason}); sending it without them")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pwsup.util.log import Log
 
 EXECUTIONS = "/api/v1/task_executions/"
+METADATA = "other_runtime_metadata"
 
 
 def execution_path(uuid: str) -> str:
@@ -205,6 +206,10 @@ class RunningUpdates:
         fields = self.queue.popleft()
         sent = dict(self.pending)
         body = {"status": "RUNNING", **sent, **fields}
+        metadata = sent.get(METADATA), fields.get(METADATA)
+        if isinstance(metadata[0], dict) and isinstance(metadata[1], dict):
+            # The command's metadata and pwsup's (what a failed attempt cost) go together.
+            body[METADATA] = {**metadata[0], **metadata[1]}
         self.begun += 1
         self.call = self.calls.start(
             Kind.UPDATE, "PATCH", self.path, body,
