@@ -26,9 +26,11 @@ def test_a_failed_attempts_update_merges_its_cost_into_pending_metadata() -> Non
         bodies.append(args[3])
         return object()
 
-    calls = SimpleNamespace(policy=SimpleNamespace(resume_delay=None), start=start)
+    calls = SimpleNamespace(policy=SimpleNamespace(resume_delay=None, request_timeout=30.0),
+                            start=start)
     log = SimpleNamespace(warning=print, debug=print, error=print, info=print)
-    params = SimpleNamespace(api_heartbeat_interval=None, status_update_interval=None)
+    params = SimpleNamespace(api_heartbeat_interval=None, status_update_interval=None,
+                             api_request_timeout=30.0)
     updates = RunningUpdates(params, calls, Deadlines(), log, print)  # type: ignore[arg-type]
     updates.begin("0c3a4d8e-0000-4000-8000-000000000000")
     updates.status({"other_runtime_metadata": {"step": 1}})
