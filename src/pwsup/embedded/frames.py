@@ -28,6 +28,8 @@ from pwsup.errors import ResultNotUnpicklable
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from pwsup.util.usage import Usage
+
 HEADER = struct.Struct("!Q")
 
 
@@ -142,3 +144,61 @@ def describe(error: BaseException) -> str:
         return f"{type(error).__name__}: {error}"
     except Exception:  # a __str__ that fails: the type is still worth saying
         return type(error).__name__
+
+
+# -- IsolatedPool's messages ------------------------------------------------------------------
+#
+# A pool worker exists before its tasks, so it has two pipes: tasks go caller -> worker as
+# `Task` frames; each task's answer comes back as a `Cost` frame then a `Result` frame
+# (`Result` exactly as run_isolated's), written together with one write(). Same framing.
+
+
+@dataclass(frozen=True)
+class Task:
+    """One call for a pool worker. Pickled in the caller, when submitted: unlike
+    run_isolated's `Call`, which the fork copies, it has to cross a pipe."""
+
+    fn: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a pool task cost, measured in the worker around the call (sent just before
+    its Result). `rss_bytes` is the worker's resident set after the task, measured only
+    when the pool has a memory limit (else None)."""
+
+    usage: Usage
+    rss_bytes: int | None
+
+
+def frame(payload: bytes) -> bytes:
+    """One whole frame as bytes, so that several can go out in one write()."""
+    return HEADER.pack(len(payload)) + payload
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """In place of a message whose frame did not unpickle: the reader decides what that
+    means (the caller: fn's result; the worker: the task)."""
+
+    error: Exception
+
+
+def take_pool_messages(inbox: bytearray) -> Iterator[object]:
+    """Like `take_messages`, for either side of a pool worker's pipes: every complete
+    message, whatever its type (the reader checks it), each removed as it is yielded; an
+    `Undecodable` for a frame that does not unpickle."""
+    while len(inbox) >= HEADER.size:
+        (length,) = HEADER.unpack_from(inbox)
+        end = HEADER.size + length
+        if len(inbox) < end:
+            return
+        with memoryview(inbox) as view, view[HEADER.size:end] as payload:
+            try:
+                message: object = pickle.loads(payload)
+            except Exception as error:
+                message = Undecodable(error)
+        del inbox[:end]
+        yield message
