@@ -65,6 +65,9 @@ class Item:
     frame: bytes
     timeout: float | None
     usage: Usage | None = None
+    running: bool = False
+    """Its future is RUNNING (set once: a task handed back by a worker that died before
+    it could be sent is sent again)."""
 
 
 @dataclass(eq=False)

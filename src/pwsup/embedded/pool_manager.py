@@ -249,13 +249,15 @@ class Manager:
                 return
             with self.lock:
                 item = self.pending.popleft() if self.pending else None
-            if item is None or not item.future.set_running_or_notify_cancel():
+            if item is None or not (item.running or item.future.set_running_or_notify_cancel()):
                 self.idle.append(worker)
                 continue
+            item.running = True
             try:
                 worker.send(item)
-            except BrokenPipeError:  # it died meanwhile: its pidfd will say so
-                worker.tasks.append(item)
+            except BrokenPipeError:  # it died idle: its pidfd will say so; the task never ran
+                with self.lock:
+                    self.pending.appendleft(item)
                 continue
             if item.timeout is not None:
                 worker.deadline = time.monotonic() + item.timeout
