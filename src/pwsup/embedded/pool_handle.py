@@ -93,14 +93,14 @@ class PoolWorker:
     eof: bool = False
     """Its reply pipe is at EOF (and no longer polled)."""
 
-    def send(self, item: Item) -> None:
-        """Hand it a task (a blocking write: the worker is reading, or about to)."""
+    def send(self, items: list[Item]) -> None:
+        """Hand it tasks, in one write (blocking: the worker reads as it goes)."""
         assert self.task_fd is not None
-        data = memoryview(item.frame)
+        data = memoryview(b"".join(item.frame for item in items))
         while data:
             data = data[os.write(self.task_fd, data):]
-        self.tasks.append(item)
-        self.served += 1
+        self.tasks.extend(items)
+        self.served += len(items)
 
     def read(self) -> bool:
         """Move what the reply pipe holds into the inbox, without blocking; False at EOF."""

@@ -1,27 +1,37 @@
 """IsolatedPool's manager: one thread in the caller that runs the pool.
 
 ```
- submit() ── lock ─▶ pending (deque) ── a byte on the wake-up pipe ─┐
-                                                                    ▼
+ submit() ── lock ─┬─ an idle worker: the task goes straight down its task pipe
+                   └─ else: pending (deque), and a byte on the wake-up pipe ──┐
+                                                                              ▼
  manager thread: poll(wake-up pipe, every worker's reply pipe and pidfd; timeout: the
                  nearest deadline on the monotonic clock)
    reply     ─▶ resolve that task's future; recycle the worker (max_tasks_per_worker,
-                memory_limit) or give it the next task
+                memory_limit)
    pidfd     ─▶ the worker died: its running task gets WorkerCrashed; replaced on demand
    deadline  ─▶ the task's worker is stopped with its process tree: WorkerTimeout
-   pending   ─▶ to an idle worker, or to a new one while fewer than max_workers run
+   pending   ─▶ to an idle worker, to a new one while fewer than max_workers run, else
+                one task ahead to a busy worker
 ```
 
-Why one thread and not one per worker: everything the pool knows changes here, in one
-place, with no lock but the one guarding `pending` (and the flags submit() reads); and
-the workers are forked here, so their parent-death signal (armed per forking *thread*)
-fires only when this thread is gone, which is after every worker was reaped, or when the
-caller dies. Ending a worker blocks (the grace period, a sweep of /proc), so each ends in
-a short-lived thread (`pool_handle.end_worker`), joined before this one exits.
+Decisions, and why:
 
-Only this thread waits for a worker (through `end_worker`), and only after it stopped
-polling the worker's descriptors: the pid is not reused before it is reaped, so a signal
-sent to it always reaches the worker.
+- **One thread, one lock.** Everything the pool knows changes under `lock`, held briefly
+  (never across a fork, a wait or a future's callbacks): submit() may then hand a task
+  straight to an idle worker, so a call's round trip wakes this thread once (for the
+  reply) rather than twice.
+- **Workers are forked here**, so their parent-death signal (armed per forking *thread*)
+  fires only when this thread is gone: after every worker was reaped, or with the caller.
+- **With a backlog, each busy worker holds one task ahead** (`AHEAD`) in its task pipe,
+  so it starts the next task the moment it answers one, without waiting for this thread:
+  the throughput of many small calls. A task ahead is RUNNING (no longer cancellable),
+  but has not started: when the worker dies or times out, the tasks it held ahead go back
+  to the front of the queue, and only the one it was running fails. Its time limit
+  counts from when the worker answered the task before it.
+- **Ending a worker blocks** (the grace period, a sweep of /proc), so each ends in a
+  short-lived thread (`pool_handle.end_worker`), joined before this one exits. Only that
+  thread waits for the worker, after this one stopped polling its descriptors: the pid is
+  not reused before it is reaped, so a signal sent to it always reaches the worker.
 """
 
 from __future__ import annotations
@@ -45,10 +55,12 @@ if TYPE_CHECKING:
     from pwsup.embedded.pool_handle import Item
     from pwsup.embedded.pool_worker import WorkerSetup
 
+AHEAD = 1
+"""Tasks a busy worker may hold beyond the one it runs, when tasks are waiting."""
 RETIRE_WAIT = 1.0
-"""How long a retired worker (its task pipe closed while it is idle) may take to exit
-before it is stopped like a timed-out one. It exits at once, unless a process the caller
-forked on its own holds a copy of the task pipe."""
+"""How long a retired worker (its task pipe closed once it has answered everything) may
+take to exit before it is stopped like a timed-out one. It exits at once, unless a
+process the caller forked on its own holds a copy of the task pipe."""
 _ALL_SIGNALS = signal.valid_signals()
 
 
@@ -63,7 +75,7 @@ class Settings:
 
 class Manager:
     """The pool's state and its thread. `put` and `close` are called from any thread;
-    everything else runs in the manager thread."""
+    the rest runs in the manager thread, under `lock` unless it says otherwise."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -78,27 +90,36 @@ class Manager:
         os.set_blocking(self.wake_w, False)
         self.workers: dict[int, PoolWorker] = {}  # by reply fd
         self.exits: dict[int, PoolWorker] = {}  # by pidfd
-        self.idle: list[PoolWorker] = []
         self.enders: list[threading.Thread] = []
+        self.settled: list[tuple[Item, frames.Result | frames.Undecodable]] = []
+        """Answers to deliver once the lock is released (callbacks run user code)."""
         self.poller = select.poll()
         self.poller.register(self.wake_r, select.POLLIN)
 
     # -- any thread -----------------------------------------------------------------------
 
     def put(self, item: Item) -> None:
-        """Queue a task; start the thread on the first one."""
+        """Queue a task, or hand it straight to an idle worker; start the thread first."""
         with self.lock:
             if self.closing:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             if self.broken is not None:
                 raise RuntimeError("the pool is broken: its manager thread failed"
                                    ) from self.broken
-            self.pending.append(item)
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="IsolatedPool manager",
                                                daemon=True)
                 self.thread.start()
-            self._wake()
+            idle = None if self.pending else self._idle_worker()
+            if idle is not None:
+                item.running = item.future.set_running_or_notify_cancel()  # new: True
+                if not self._send(idle, [item]) or item.timeout is not None:
+                    self._wake()  # queued again after all, or a new deadline to wait for
+                return
+            waiting = bool(self.pending)
+            self.pending.append(item)
+            if not waiting:  # else the manager has work already, and will see this too
+                self._wake()
 
     def close(self, wait: bool, cancel_futures: bool) -> None:
         """Take no more tasks; the queued ones run (unless cancelled), then every worker
@@ -107,9 +128,12 @@ class Manager:
             return  # a forked copy: the workers are the original caller's
         with self.lock:
             self.closing = True
-            if cancel_futures:
-                while self.pending:
-                    self.pending.popleft().future.cancel()
+            if cancel_futures:  # not those a dead worker handed back: they are RUNNING
+                kept = [item for item in self.pending if item.running]
+                for item in self.pending:
+                    if not item.running:
+                        item.future.cancel()
+                self.pending = deque(kept)
             thread = self.thread
             if thread is None:
                 self._close_wake_pipe()
@@ -119,7 +143,6 @@ class Manager:
             thread.join()
 
     def _wake(self) -> None:
-        """Called with the lock held (the manager closes the pipe under it)."""
         if self.wake_w >= 0:
             try:
                 os.write(self.wake_w, b"\0")
@@ -131,6 +154,30 @@ class Manager:
             if fd >= 0:
                 os.close(fd)
         self.wake_r = self.wake_w = -1
+
+    def _idle_worker(self) -> PoolWorker | None:
+        for worker in self.workers.values():
+            if not worker.tasks and self._can_take(worker):
+                return worker
+        return None
+
+    def _can_take(self, worker: PoolWorker) -> bool:
+        quota = self.settings.max_tasks_per_worker
+        return worker.task_fd is not None and (quota is None or worker.served < quota)
+
+    def _send(self, worker: PoolWorker, items: list[Item]) -> bool:
+        """Hand `items` (RUNNING already) to `worker`; False, with them back at the front
+        of the queue, if it died meanwhile (its pidfd will say so; they never ran)."""
+        was_idle = not worker.tasks
+        try:
+            worker.send(items)
+        except BrokenPipeError:
+            self.pending.extendleft(reversed(items))
+            worker.retire()
+            return False
+        if was_idle:
+            worker.deadline = _deadline(items[0])
+        return True
 
     # -- the manager thread ---------------------------------------------------------------
 
@@ -149,16 +196,26 @@ class Manager:
 
     def _step(self) -> bool:
         """One round of the loop; False once closing is complete."""
-        for fd, _ in self.poller.poll(self._poll_timeout()):
-            if fd == self.wake_r:
-                self._drain_wake_pipe()
-            elif fd in self.workers:
-                self._on_reply(self.workers[fd])
-            elif fd in self.exits:
-                self._on_exit(self.exits[fd])
-        self._check_deadlines()
-        self._dispatch()
-        return not self._finished()
+        with self.lock:
+            timeout = self._poll_timeout()
+        ready = self.poller.poll(timeout)
+        with self.lock:
+            for fd, _ in ready:
+                if fd == self.wake_r:
+                    self._drain_wake_pipe()
+                elif fd in self.workers:
+                    self._on_reply(self.workers[fd])
+                elif fd in self.exits:
+                    self._on_exit(self.exits[fd])
+            self._check_deadlines()
+            wanted = self._dispatch()
+            finished = self._finished()
+            settled, self.settled = self.settled, []
+        for item, message in settled:
+            settle(item, message)
+        if wanted:
+            self._spawn()
+        return not finished
 
     def _poll_timeout(self) -> int | None:
         deadlines = [w.deadline for w in self.workers.values() if w.deadline is not None]
@@ -174,7 +231,7 @@ class Manager:
             pass
 
     def _on_reply(self, worker: PoolWorker) -> None:
-        """Resolve the futures of the tasks `worker` answered."""
+        """Take the answers `worker` sent."""
         still_open = worker.read()
         self._take_replies(worker)
         if not still_open:
@@ -189,23 +246,21 @@ class Manager:
                 worker.tasks[0].usage = message.usage
                 worker.rss_bytes = message.rss_bytes
             elif isinstance(message, (frames.Result, frames.Undecodable)):
-                settle(worker.tasks.popleft(), message)
+                self.settled.append((worker.tasks.popleft(), message))
                 self._after_task(worker)
 
     def _after_task(self, worker: PoolWorker) -> None:
-        """Next deadline; retire the worker when it has served its tasks or outgrown the
-        memory limit; else it is idle again."""
-        worker.deadline = None
-        if worker.tasks or worker.task_fd is None:
-            return
+        """The next task's deadline; retire the worker once it has served its quota of
+        tasks, or outgrown the memory limit (it answers what it holds, then exits)."""
         limit = self.settings.memory_limit
         quota = self.settings.max_tasks_per_worker
         if ((quota is not None and worker.served >= quota)
                 or (limit is not None and (worker.rss_bytes or 0) > limit)):
             worker.retire()
-            worker.deadline = time.monotonic() + RETIRE_WAIT
+        if worker.tasks:
+            worker.deadline = _deadline(worker.tasks[0])
         else:
-            self.idle.append(worker)
+            worker.deadline = None if worker.task_fd else time.monotonic() + RETIRE_WAIT
 
     def _on_exit(self, worker: PoolWorker) -> None:
         """The worker is gone: what it answered before counts; its running task crashed."""
@@ -221,10 +276,16 @@ class Manager:
                 self._end(worker, "timed out" if worker.tasks else "retired")
 
     def _end(self, worker: PoolWorker, why: str) -> None:
-        """Stop polling `worker` and end it in a thread of its own; its running task (if
-        any) fails as `why` says."""
-        self._forget(worker)
-        running = worker.tasks.popleft() if worker.tasks else None  # it has one at most
+        """Stop polling `worker` and end it in a thread of its own. Its running task (if
+        any) fails as `why` says; the tasks it held ahead go back to the queue."""
+        if self.workers.pop(worker.reply_fd, None) is not None and not worker.eof:
+            self.poller.unregister(worker.reply_fd)
+        if worker.pidfd is not None and self.exits.pop(worker.pidfd, None) is not None:
+            self.poller.unregister(worker.pidfd)
+        worker.retire()
+        running = worker.tasks.popleft() if worker.tasks else None
+        self.pending.extendleft(reversed(worker.tasks))
+        worker.tasks.clear()
         grace = self.settings.grace
         ender = threading.Thread(target=_end_and_settle, args=(worker, grace, running, why),
                                  name=f"IsolatedPool worker {worker.pid} ending", daemon=True)
@@ -232,82 +293,99 @@ class Manager:
         self.enders.append(ender)
         ender.start()
 
-    def _forget(self, worker: PoolWorker) -> None:
-        if self.workers.pop(worker.reply_fd, None) is not None and not worker.eof:
-            self.poller.unregister(worker.reply_fd)
-        if worker.pidfd is not None and self.exits.pop(worker.pidfd, None) is not None:
-            self.poller.unregister(worker.pidfd)
-        if worker in self.idle:
-            self.idle.remove(worker)
-        worker.retire()
-
-    def _dispatch(self) -> None:
-        """Hand queued tasks to idle workers, starting workers as needed."""
+    def _dispatch(self) -> bool:
+        """Hand queued tasks to idle workers, else ahead to busy ones once no more workers
+        may start. True when a new worker is wanted (started by the caller of this,
+        outside the lock)."""
         while self.pending:
-            worker = self.idle.pop() if self.idle else self._spawn()
+            worker = self._idle_worker()
             if worker is None:
-                return
-            with self.lock:
-                item = self.pending.popleft() if self.pending else None
-            if item is None or not (item.running or item.future.set_running_or_notify_cancel()):
-                self.idle.append(worker)
-                continue
-            item.running = True
-            try:
-                worker.send(item)
-            except BrokenPipeError:  # it died idle: its pidfd will say so; the task never ran
-                with self.lock:
-                    self.pending.appendleft(item)
-                continue
-            if item.timeout is not None:
-                worker.deadline = time.monotonic() + item.timeout
+                if len(self.workers) < self.settings.max_workers:
+                    return True
+                worker = self._worker_with_room()
+                if worker is None:
+                    return False
+            items = self._take_pending(worker)
+            if items:
+                self._send(worker, items)
+        return False
 
-    def _spawn(self) -> PoolWorker | None:
-        """A new worker, if fewer than max_workers run and the pool is open."""
-        if len(self.workers) >= self.settings.max_workers:
-            return None
-        inherited = tuple(fd for w in self.workers.values() for fd in w.fds())
+    def _worker_with_room(self) -> PoolWorker | None:
+        for worker in self.workers.values():
+            if len(worker.tasks) <= _ahead() and self._can_take(worker):
+                return worker
+        return None
+
+    def _take_pending(self, worker: PoolWorker) -> list[Item]:
+        """The next queued task for `worker`, each now RUNNING (cancelled ones are
+        dropped), or none if all were cancelled."""
+        items: list[Item] = []
+        while self.pending and not items:
+            item = self.pending.popleft()
+            if item.running or item.future.set_running_or_notify_cancel():
+                item.running = True
+                items.append(item)
+        return items
+
+    def _spawn(self) -> None:
+        """Start a worker (outside the lock: a fork takes a while), then dispatch again."""
+        with self.lock:
+            inherited = (self.wake_r, self.wake_w,
+                         *(fd for w in self.workers.values() for fd in w.fds()))
         try:
-            worker = spawn_worker(self.settings.setup, (self.wake_r, self.wake_w, *inherited))
+            worker = spawn_worker(self.settings.setup, inherited)
         except ForkError as error:
-            if not self.workers:  # nobody else will take it: that task fails
-                with self.lock:
-                    item = self.pending.popleft() if self.pending else None
-                if item is not None and item.future.set_running_or_notify_cancel():
-                    item.future.set_exception(error)
-            return None
-        self.workers[worker.reply_fd] = worker
-        self.poller.register(worker.reply_fd, select.POLLIN)
-        if worker.pidfd is not None:
-            self.exits[worker.pidfd] = worker
-            self.poller.register(worker.pidfd, select.POLLIN)
-        return worker
+            self._fork_failed(error)
+            return
+        with self.lock:
+            self.workers[worker.reply_fd] = worker
+            self.poller.register(worker.reply_fd, select.POLLIN)
+            if worker.pidfd is not None:
+                self.exits[worker.pidfd] = worker
+                self.poller.register(worker.pidfd, select.POLLIN)
+            self._wake()  # dispatch again, in the next round
+
+    def _fork_failed(self, error: ForkError) -> None:
+        """No worker could start: with none running, nobody will take the next task, so
+        it fails with the ForkError; else the running ones carry on."""
+        with self.lock:
+            item = self.pending.popleft() if self.pending and not self.workers else None
+        if item is not None and (item.running or item.future.set_running_or_notify_cancel()):
+            item.future.set_exception(error)
 
     def _finished(self) -> bool:
-        """Closing: retire idle workers once nothing is queued; done when all are gone."""
-        with self.lock:
-            if not self.closing or self.pending:
-                return False
-        while self.idle:
-            worker = self.idle.pop()
-            worker.retire()
-            worker.deadline = time.monotonic() + RETIRE_WAIT
+        """Closing: once nothing is queued, retire the workers as they become idle; done
+        when all of them are gone."""
+        if not self.closing or self.pending:
+            return False
+        for worker in self.workers.values():
+            if not worker.tasks and worker.task_fd is not None:
+                worker.retire()
+                worker.deadline = time.monotonic() + RETIRE_WAIT
         return not self.workers
 
     def _break(self, error: BaseException) -> None:
         """This thread failed (a bug): every future it holds fails, every worker ends."""
         with self.lock:
             self.broken = error
-            pending = list(self.pending)
+            items = list(self.pending)
             self.pending.clear()
-        for item in pending:
-            if item.future.set_running_or_notify_cancel():
-                item.future.set_exception(error)
-        for worker in list(self.workers.values()):
-            self._forget(worker)
-            for item in worker.tasks:
-                item.future.set_exception(error)
+            workers = list(self.workers.values())
+            self.workers.clear()
+        for worker in workers:
+            items += worker.tasks
             end_worker(worker, self.settings.grace)
+        for item in items:
+            if item.running or item.future.set_running_or_notify_cancel():
+                item.future.set_exception(error)
+
+
+def _ahead() -> int:
+    return AHEAD
+
+
+def _deadline(item: Item) -> float | None:
+    return None if item.timeout is None else time.monotonic() + item.timeout
 
 
 def _end_and_settle(worker: PoolWorker, grace: float, running: Item | None, why: str) -> None:
