@@ -28,8 +28,6 @@ from pwsup.errors import ResultNotUnpicklable
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from pwsup.util.usage import Usage
-
 HEADER = struct.Struct("!Q")
 
 
@@ -148,29 +146,31 @@ def describe(error: BaseException) -> str:
 
 # -- IsolatedPool's messages ------------------------------------------------------------------
 #
-# A pool worker exists before its tasks, so it has two pipes: tasks go caller -> worker as
-# `Task` frames; each task's answer comes back as a `Cost` frame then a `Result` frame
-# (`Result` exactly as run_isolated's), written together with one write(). Same framing.
+# A pool worker exists before its tasks, so it has two pipes, framed as above: tasks go
+# caller -> worker, each a pickled tuple `(fn, args, kwargs)`; each answer comes back as
+# one frame, a tuple `(status, payload, usage, rss_bytes)`: a Result's status (its value)
+# and payload, what the task cost (`Usage`'s fields, measured in the worker) and the
+# worker's resident set after it (None unless the pool has a memory limit). Tuples rather
+# than dataclasses: a dataclass costs about 2 µs more to pickle and again to unpickle, on
+# each side of every call, a tenth of a trivial call's round trip.
 
 
-@dataclass(frozen=True)
-class Task:
-    """One call for a pool worker. Pickled in the caller, when submitted: unlike
-    run_isolated's `Call`, which the fork copies, it has to cross a pipe."""
-
-    fn: Any
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
+def encode_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    """A task's frame; raises what pickle raises when fn or an argument does not pickle."""
+    return frame(dumps((fn, args, kwargs)))
 
 
-@dataclass(frozen=True)
-class Cost:
-    """What a pool task cost, measured in the worker around the call (sent just before
-    its Result). `rss_bytes` is the worker's resident set after the task, measured only
-    when the pool has a memory limit (else None)."""
-
-    usage: Usage
-    rss_bytes: int | None
+def encode_reply(result: Result, usage: tuple[float, float, int, float],
+                 rss_bytes: int | None) -> bytes:
+    """A task's answer as one frame; as `encode`, an ERROR naming the type when the
+    outcome does not pickle (or, for an exception, does not unpickle)."""
+    try:
+        payload = dumps((result.status.value, result.payload, usage, rss_bytes))
+        if result.status is Status.RAISED:
+            pickle.loads(payload)
+    except Exception as error:
+        payload = dumps((Status.ERROR.value, _problem(result, error), usage, rss_bytes))
+    return frame(payload)
 
 
 def frame(payload: bytes) -> bytes:

@@ -67,6 +67,7 @@ moment.
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib
 import os
 import signal
@@ -75,8 +76,9 @@ from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pwsup.embedded import frames
+from pwsup.embedded.pool_dispatch import Settings
 from pwsup.embedded.pool_handle import Item
-from pwsup.embedded.pool_manager import Manager, Settings
+from pwsup.embedded.pool_manager import Manager
 from pwsup.embedded.pool_worker import WorkerSetup
 from pwsup.errors import ArgumentsNotPicklable
 
@@ -100,11 +102,28 @@ POOL_DEFAULT: Any = _PoolDefault()
 
 
 class PoolFuture(Future[_T]):
-    """A concurrent.futures Future with the cost of its task (`usage`)."""
+    """A concurrent.futures Future with the cost of its task (`usage`).
+
+    `result()` and `exception()` first wait on the worker's reply pipe themselves and
+    take the answer there (see `pool_manager.Manager.wait_for`): a thread waiting for a
+    result then wakes when the worker answers, not after the pool's thread was woken and
+    scheduled first. Waiting through `concurrent.futures.wait` or `as_completed`, and
+    everything else, is the stdlib's."""
 
     usage: Usage | None = None
     """CPU, wall time and peak RSS of the task (see the module docstring); None until it
     answered, and for a task that crashed or timed out."""
+    _waiter: Callable[[float | None], None] | None = None
+
+    def result(self, timeout: float | None = None) -> _T:
+        if self._waiter is not None and not self.done():
+            self._waiter(timeout)
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if self._waiter is not None and not self.done():
+            self._waiter(timeout)
+        return super().exception(timeout)
 
 
 _managers: weakref.WeakSet[Manager] = weakref.WeakSet()
@@ -176,13 +195,15 @@ class IsolatedPool(Executor):
                                f"(pid {self._manager.owner}), not to this forked copy")
         future: PoolFuture[_T] = PoolFuture()
         try:
-            frame = frames.frame(frames.dumps(frames.Task(fn, args, kwargs)))
+            frame = frames.encode_task(fn, args, kwargs)
         except Exception as error:
             if self._manager.closing:
                 raise RuntimeError("cannot schedule new futures after shutdown") from None
             future.set_exception(_not_picklable(fn, args, kwargs, error))
             return future
-        self._manager.put(Item(future, frame, timeout))
+        item = Item(future, frame, timeout)
+        future._waiter = functools.partial(self._manager.wait_for, item)
+        self._manager.put(item)
         return future
 
 

@@ -4,8 +4,8 @@
  manager thread                                     pool worker (`pool_worker`)
  two os.pipe()s; fork (forking.fork) ────────────▶ serve(): own group, cookie, signals
  pidfd_open(worker)
- task pipe  ───── Task frame (pickled at submit) ──▶ fn(*args, **kwargs)
- reply pipe ◀──── Cost + Result frames ──────────── one write()
+ task pipe  ───── task frame (pickled at submit) ──▶ fn(*args, **kwargs)
+ reply pipe ◀──── answer frame ───────────────────── one write()
  close the task pipe: the worker exits (EOF)
  end_worker(): stop it if running, reap it, sweep its group and cookie holders
 ```
@@ -36,7 +36,7 @@ import os
 import signal
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pwsup.embedded import frames
 from pwsup.embedded.handle import WorkerHandle
@@ -49,17 +49,17 @@ from pwsup.errors import (
     ResultNotUnpicklable,
 )
 from pwsup.supervisor import forking, procs
+from pwsup.util.usage import Usage
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from pwsup.embedded.pool_worker import WorkerSetup
-    from pwsup.util.usage import Usage
 
 
 @dataclass(eq=False)
 class Item:
-    """One submitted task: its future, its pickled Task frame and its time limit."""
+    """One submitted task: its future, its pickled frame and its time limit."""
 
     future: Future[Any]
     frame: bytes
@@ -68,6 +68,8 @@ class Item:
     running: bool = False
     """Its future is RUNNING (set once: a task handed back by a worker that died before
     it could be sent is sent again)."""
+    worker: PoolWorker | None = None
+    """The worker it was sent to (None while queued)."""
 
 
 @dataclass(eq=False)
@@ -92,6 +94,11 @@ class PoolWorker:
     rss_bytes: int | None = None
     eof: bool = False
     """Its reply pipe is at EOF (and no longer polled)."""
+    watched: bool = False
+    """A thread waiting for a result watches its reply pipe (the manager does not)."""
+    wakeup: int | None = None
+    """An eventfd that thread also watches: the manager signals it when the worker ends
+    while watched (and the watcher closes it); else the manager closes it then."""
 
     def send(self, items: list[Item]) -> None:
         """Hand it tasks, in one write (blocking: the worker reads as it goes)."""
@@ -101,9 +108,13 @@ class PoolWorker:
             data = data[os.write(self.task_fd, data):]
         self.tasks.extend(items)
         self.served += len(items)
+        for item in items:
+            item.worker = self
 
     def read(self) -> bool:
-        """Move what the reply pipe holds into the inbox, without blocking; False at EOF."""
+        """Move what the reply pipe holds into the inbox, without blocking; False at EOF.
+        A short read means the pipe is empty for now (whoever polls it, level-triggered,
+        hears of more): one system call less for each answer."""
         while True:
             try:
                 chunk = os.read(self.reply_fd, READ_CHUNK)
@@ -112,6 +123,8 @@ class PoolWorker:
             if not chunk:
                 return False
             self.inbox += chunk
+            if len(chunk) < READ_CHUNK:
+                return True
 
     def retire(self) -> None:
         """Close the task pipe: the worker exits once it has answered what it has."""
@@ -120,7 +133,8 @@ class PoolWorker:
 
     def fds(self) -> tuple[int, ...]:
         """Every descendant the caller forks must close these (see `spawn_worker`)."""
-        return tuple(fd for fd in (self.pidfd, self.task_fd, self.reply_fd) if fd is not None)
+        fds = (self.pidfd, self.task_fd, self.reply_fd, self.wakeup)
+        return tuple(fd for fd in fds if fd is not None)
 
 
 def spawn_worker(setup: WorkerSetup, inherited: tuple[int, ...]) -> PoolWorker:
@@ -147,7 +161,9 @@ def spawn_worker(setup: WorkerSetup, inherited: tuple[int, ...]) -> PoolWorker:
     except OSError:
         pass
     os.set_blocking(reply_r, False)
-    return PoolWorker(pid, procs.pidfd_open(pid), task_w, reply_r, cookie)
+    worker = PoolWorker(pid, procs.pidfd_open(pid), task_w, reply_r, cookie)
+    worker.wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+    return worker
 
 
 def end_worker(worker: PoolWorker, grace: float) -> tuple[int, bool]:
@@ -163,6 +179,17 @@ def end_worker(worker: PoolWorker, grace: float) -> tuple[int, bool]:
         handle.close()
     assert handle.wait_status is not None
     return handle.wait_status, killed
+
+
+def decode_reply(message: object) -> tuple[frames.Result | frames.Undecodable,
+                                          Usage | None, int | None]:
+    """An answer frame's message: the Result (or what did not unpickle), its usage and
+    the worker's resident set."""
+    if isinstance(message, frames.Undecodable):
+        return message, None, None
+    status, payload, usage, rss_bytes = cast("tuple[str, Any, tuple[Any, ...], int | None]",
+                                             message)
+    return frames.Result(frames.Status(status), payload), Usage(*usage), rss_bytes
 
 
 def settle(item: Item, message: frames.Result | frames.Undecodable) -> None:

@@ -4,34 +4,35 @@
  submit() ── lock ─┬─ an idle worker: the task goes straight down its task pipe
                    └─ else: pending (deque), and a byte on the wake-up pipe ──┐
                                                                               ▼
- manager thread: poll(wake-up pipe, every worker's reply pipe and pidfd; timeout: the
+ manager thread: epoll(wake-up pipe, every worker's reply pipe and pidfd; timeout: the
                  nearest deadline on the monotonic clock)
-   reply     ─▶ resolve that task's future; recycle the worker (max_tasks_per_worker,
-                memory_limit)
+   reply     ─▶ resolve that task's future (`pool_dispatch`: what an answer changes)
    pidfd     ─▶ the worker died: its running task gets WorkerCrashed; replaced on demand
    deadline  ─▶ the task's worker is stopped with its process tree: WorkerTimeout
-   pending   ─▶ to an idle worker, to a new one while fewer than max_workers run, else
-                one task ahead to a busy worker
+   pending   ─▶ to a worker (`pool_dispatch`), or a new worker is forked
+ future.result() ── waits on the worker's reply pipe itself (`wait_for`)
 ```
 
 Decisions, and why:
 
 - **One thread, one lock.** Everything the pool knows changes under `lock`, held briefly
-  (never across a fork, a wait or a future's callbacks): submit() may then hand a task
-  straight to an idle worker, so a call's round trip wakes this thread once (for the
-  reply) rather than twice.
+  (never across a fork, a wait or a future's callbacks), so submit() may hand a task
+  straight to an idle worker, and a thread waiting for a result may take the answer
+  itself: a trivial call's round trip is then two wake-ups (the worker, then the caller),
+  not four (this thread before and after the worker).
 - **Workers are forked here**, so their parent-death signal (armed per forking *thread*)
   fires only when this thread is gone: after every worker was reaped, or with the caller.
-- **With a backlog, each busy worker holds one task ahead** (`AHEAD`) in its task pipe,
-  so it starts the next task the moment it answers one, without waiting for this thread:
-  the throughput of many small calls. A task ahead is RUNNING (no longer cancellable),
+- **With a backlog, each busy worker holds one task ahead** (`pool_dispatch.AHEAD`) in its
+  task pipe, so it starts the next task the moment it answers one, without waiting for
+  this thread: the throughput of many small calls. ProcessPoolExecutor does the same
+  (one call queued beyond its workers). A task ahead is RUNNING (no longer cancellable),
   but has not started: when the worker dies or times out, the tasks it held ahead go back
   to the front of the queue, and only the one it was running fails. Its time limit
   counts from when the worker answered the task before it.
 - **Ending a worker blocks** (the grace period, a sweep of /proc), so each ends in a
   short-lived thread (`pool_handle.end_worker`), joined before this one exits. Only that
-  thread waits for the worker, after this one stopped polling its descriptors: the pid is
-  not reused before it is reaped, so a signal sent to it always reaches the worker.
+  thread waits for the worker, after this one stopped watching its descriptors: the pid
+  is not reused before it is reaped, so a signal sent to it always reaches the worker.
 """
 
 from __future__ import annotations
@@ -43,58 +44,38 @@ import signal
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from pwsup.embedded import frames
-from pwsup.embedded.pool_handle import PoolWorker, end_worker, settle, spawn_worker
+from pwsup.embedded.pool_dispatch import RETIRE_WAIT, Dispatch
+from pwsup.embedded.pool_handle import end_worker, settle, spawn_worker
 from pwsup.errors import WorkerCrashed, WorkerTimeout
+from pwsup.supervisor import procs
 from pwsup.supervisor.forking import ForkError
 
 if TYPE_CHECKING:
-    from pwsup.embedded.pool_handle import Item
-    from pwsup.embedded.pool_worker import WorkerSetup
+    from pwsup.embedded.pool_dispatch import Settings
+    from pwsup.embedded.pool_handle import Item, PoolWorker
 
-AHEAD = 1
-"""Tasks a busy worker may hold beyond the one it runs, when tasks are waiting."""
-RETIRE_WAIT = 1.0
-"""How long a retired worker (its task pipe closed once it has answered everything) may
-take to exit before it is stopped like a timed-out one. It exits at once, unless a
-process the caller forked on its own holds a copy of the task pipe."""
 _ALL_SIGNALS = signal.valid_signals()
 
 
-@dataclass(frozen=True)
-class Settings:
-    max_workers: int
-    grace: float
-    max_tasks_per_worker: int | None
-    memory_limit: int | None
-    setup: WorkerSetup
-
-
-class Manager:
-    """The pool's state and its thread. `put` and `close` are called from any thread;
-    the rest runs in the manager thread, under `lock` unless it says otherwise."""
+class Manager(Dispatch):
+    """The pool's thread, and its descriptors. `put`, `close` and `wait_for` are called
+    from any thread; the rest runs in the manager thread, under `lock` unless it says
+    otherwise."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.owner = os.getpid()
-        self.lock = threading.Lock()
-        self.pending: deque[Item] = deque()
-        self.closing = False
         self.broken: BaseException | None = None
         self.thread: threading.Thread | None = None
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
-        self.workers: dict[int, PoolWorker] = {}  # by reply fd
         self.exits: dict[int, PoolWorker] = {}  # by pidfd
         self.enders: list[threading.Thread] = []
-        self.settled: list[tuple[Item, frames.Result | frames.Undecodable]] = []
-        """Answers to deliver once the lock is released (callbacks run user code)."""
-        self.poller = select.poll()
-        self.poller.register(self.wake_r, select.POLLIN)
+        self.poller = select.epoll()
+        self.poller.register(self.wake_r, select.EPOLLIN)
 
     # -- any thread -----------------------------------------------------------------------
 
@@ -137,10 +118,64 @@ class Manager:
             thread = self.thread
             if thread is None:
                 self._close_wake_pipe()
+                self.poller.close()
                 return
             self._wake()
         if wait and thread is not threading.current_thread():
             thread.join()
+
+    def wait_for(self, item: Item, timeout: float | None) -> None:
+        """Called by a thread about to wait for `item`'s result: wait on its worker's
+        reply pipe itself, and take the answer there. The manager stops watching that
+        pipe meanwhile (epoll: the change reaches it even while it waits), so one wake-up
+        (the worker's write waking the waiter) replaces two (the manager, then the
+        waiter): the larger part of a trivial call's round trip. Returns when the future
+        is done, at `timeout`, or when the worker is gone or already watched by another
+        thread (then the caller waits on the future as usual). The worker may end
+        meanwhile (its pidfd, a deadline): the manager then signals the worker's eventfd,
+        which the waiter watches too."""
+        if threading.current_thread() is self.thread or os.getpid() != self.owner:
+            return  # a done-callback in the manager thread must not wait here
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self.lock:
+                worker = item.worker
+                if (item.future.done() or worker is None or worker.watched
+                        or self.workers.get(worker.reply_fd) is not worker or worker.eof):
+                    return
+                worker.watched = True
+                self.poller.modify(worker.reply_fd, 0)
+            poller = select.poll()
+            poller.register(worker.reply_fd, select.POLLIN)
+            poller.register(cast("int", worker.wakeup), select.POLLIN)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                ready = poller.poll(None if left is None else math.ceil(left * 1000))
+            finally:
+                more = self._take_answers(worker)
+            if not ready or not more:
+                return
+
+    def _take_answers(self, worker: PoolWorker) -> bool:
+        """After a waiter's poll: read and settle what `worker` answered, and let the
+        manager watch its pipe again; False when the waiter should stop."""
+        with self.lock:
+            worker.watched = False
+            if self.workers.get(worker.reply_fd) is not worker:  # ended meanwhile
+                procs.close_quietly(worker.wakeup)  # left for the watcher to close
+                worker.wakeup = None
+                return False
+            still_open = worker.read()
+            self._take_replies(worker)
+            self.poller.modify(worker.reply_fd, select.EPOLLIN)  # EOF: the manager's
+            # What the manager would have done next: queued tasks to the idle worker; and
+            # it must hear of a new deadline (a task ahead, a retirement) or of closing.
+            if (self.pending and self._dispatch()) or worker.deadline or self.closing:
+                self._wake()
+            settled, self.settled = self.settled, []
+        for done, message in settled:
+            settle(done, message)
+        return still_open
 
     def _wake(self) -> None:
         if self.wake_w >= 0:
@@ -154,30 +189,6 @@ class Manager:
             if fd >= 0:
                 os.close(fd)
         self.wake_r = self.wake_w = -1
-
-    def _idle_worker(self) -> PoolWorker | None:
-        for worker in self.workers.values():
-            if not worker.tasks and self._can_take(worker):
-                return worker
-        return None
-
-    def _can_take(self, worker: PoolWorker) -> bool:
-        quota = self.settings.max_tasks_per_worker
-        return worker.task_fd is not None and (quota is None or worker.served < quota)
-
-    def _send(self, worker: PoolWorker, items: list[Item]) -> bool:
-        """Hand `items` (RUNNING already) to `worker`; False, with them back at the front
-        of the queue, if it died meanwhile (its pidfd will say so; they never ran)."""
-        was_idle = not worker.tasks
-        try:
-            worker.send(items)
-        except BrokenPipeError:
-            self.pending.extendleft(reversed(items))
-            worker.retire()
-            return False
-        if was_idle:
-            worker.deadline = _deadline(items[0])
-        return True
 
     # -- the manager thread ---------------------------------------------------------------
 
@@ -193,12 +204,13 @@ class Manager:
                 ender.join()
             with self.lock:
                 self._close_wake_pipe()
+                self.poller.close()
 
     def _step(self) -> bool:
         """One round of the loop; False once closing is complete."""
         with self.lock:
             timeout = self._poll_timeout()
-        ready = self.poller.poll(timeout)
+        ready = self.poller.poll(-1 if timeout is None else timeout / 1000)
         with self.lock:
             for fd, _ in ready:
                 if fd == self.wake_r:
@@ -231,7 +243,10 @@ class Manager:
             pass
 
     def _on_reply(self, worker: PoolWorker) -> None:
-        """Take the answers `worker` sent."""
+        """Take the answers `worker` sent (unless a waiting caller watches its pipe: the
+        event is from before, and the answers are the watcher's to take)."""
+        if worker.watched:
+            return
         still_open = worker.read()
         self._take_replies(worker)
         if not still_open:
@@ -239,28 +254,6 @@ class Manager:
             self.poller.unregister(worker.reply_fd)  # it would stay readable forever
             if worker.pidfd is None:  # no pidfd to say it exited: EOF says it
                 self._end(worker, "crashed")
-
-    def _take_replies(self, worker: PoolWorker) -> None:
-        for message in frames.take_pool_messages(worker.inbox):
-            if isinstance(message, frames.Cost):
-                worker.tasks[0].usage = message.usage
-                worker.rss_bytes = message.rss_bytes
-            elif isinstance(message, (frames.Result, frames.Undecodable)):
-                self.settled.append((worker.tasks.popleft(), message))
-                self._after_task(worker)
-
-    def _after_task(self, worker: PoolWorker) -> None:
-        """The next task's deadline; retire the worker once it has served its quota of
-        tasks, or outgrown the memory limit (it answers what it holds, then exits)."""
-        limit = self.settings.memory_limit
-        quota = self.settings.max_tasks_per_worker
-        if ((quota is not None and worker.served >= quota)
-                or (limit is not None and (worker.rss_bytes or 0) > limit)):
-            worker.retire()
-        if worker.tasks:
-            worker.deadline = _deadline(worker.tasks[0])
-        else:
-            worker.deadline = None if worker.task_fd else time.monotonic() + RETIRE_WAIT
 
     def _on_exit(self, worker: PoolWorker) -> None:
         """The worker is gone: what it answered before counts; its running task crashed."""
@@ -283,7 +276,14 @@ class Manager:
         if worker.pidfd is not None and self.exits.pop(worker.pidfd, None) is not None:
             self.poller.unregister(worker.pidfd)
         worker.retire()
+        if worker.watched:  # the watcher wakes, finds it ended, closes the eventfd
+            os.eventfd_write(cast("int", worker.wakeup), 1)
+        else:
+            procs.close_quietly(worker.wakeup)
+            worker.wakeup = None
         running = worker.tasks.popleft() if worker.tasks else None
+        for item in worker.tasks:
+            item.worker = None
         self.pending.extendleft(reversed(worker.tasks))
         worker.tasks.clear()
         grace = self.settings.grace
@@ -293,44 +293,10 @@ class Manager:
         self.enders.append(ender)
         ender.start()
 
-    def _dispatch(self) -> bool:
-        """Hand queued tasks to idle workers, else ahead to busy ones once no more workers
-        may start. True when a new worker is wanted (started by the caller of this,
-        outside the lock)."""
-        while self.pending:
-            worker = self._idle_worker()
-            if worker is None:
-                if len(self.workers) < self.settings.max_workers:
-                    return True
-                worker = self._worker_with_room()
-                if worker is None:
-                    return False
-            items = self._take_pending(worker)
-            if items:
-                self._send(worker, items)
-        return False
-
-    def _worker_with_room(self) -> PoolWorker | None:
-        for worker in self.workers.values():
-            if len(worker.tasks) <= _ahead() and self._can_take(worker):
-                return worker
-        return None
-
-    def _take_pending(self, worker: PoolWorker) -> list[Item]:
-        """The next queued task for `worker`, each now RUNNING (cancelled ones are
-        dropped), or none if all were cancelled."""
-        items: list[Item] = []
-        while self.pending and not items:
-            item = self.pending.popleft()
-            if item.running or item.future.set_running_or_notify_cancel():
-                item.running = True
-                items.append(item)
-        return items
-
     def _spawn(self) -> None:
         """Start a worker (outside the lock: a fork takes a while), then dispatch again."""
         with self.lock:
-            inherited = (self.wake_r, self.wake_w,
+            inherited = (self.wake_r, self.wake_w, self.poller.fileno(),
                          *(fd for w in self.workers.values() for fd in w.fds()))
         try:
             worker = spawn_worker(self.settings.setup, inherited)
@@ -339,10 +305,10 @@ class Manager:
             return
         with self.lock:
             self.workers[worker.reply_fd] = worker
-            self.poller.register(worker.reply_fd, select.POLLIN)
+            self.poller.register(worker.reply_fd, select.EPOLLIN)
             if worker.pidfd is not None:
                 self.exits[worker.pidfd] = worker
-                self.poller.register(worker.pidfd, select.POLLIN)
+                self.poller.register(worker.pidfd, select.EPOLLIN)
             self._wake()  # dispatch again, in the next round
 
     def _fork_failed(self, error: ForkError) -> None:
@@ -378,14 +344,6 @@ class Manager:
         for item in items:
             if item.running or item.future.set_running_or_notify_cancel():
                 item.future.set_exception(error)
-
-
-def _ahead() -> int:
-    return AHEAD
-
-
-def _deadline(item: Item) -> float | None:
-    return None if item.timeout is None else time.monotonic() + item.timeout
 
 
 def _end_and_settle(worker: PoolWorker, grace: float, running: Item | None, why: str) -> None:

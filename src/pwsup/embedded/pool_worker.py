@@ -3,9 +3,9 @@
 ```
  own process group, the worker's cookie; signals reset, faulthandler   (as run_isolated's)
  initializer(*initargs), once
- loop: read a Task frame from the task pipe ─── EOF: exit 0 (the pool retired it)
+ loop: read a task frame from the task pipe ─── EOF: exit 0 (the pool retired it)
        value = fn(*args, **kwargs), measured (getrusage, monotonic clock)
-       one write() to the reply pipe: Cost frame + Result frame
+       one write() to the reply pipe: the answer's frame
 ```
 
 It is run_isolated's worker (`worker`) made to serve many calls: the same signal set-up,
@@ -33,7 +33,7 @@ import resource
 import time
 import traceback
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pwsup.embedded import frames
 from pwsup.embedded.worker import (
@@ -45,7 +45,6 @@ from pwsup.embedded.worker import (
     _prepare_worker,
     flush_stdio,
 )
-from pwsup.util.usage import Usage
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -100,38 +99,35 @@ def _initialize(setup: WorkerSetup) -> frames.Result | None:
 
 
 def _answer(message: object, failed: frames.Result | None, measure_rss: bool) -> bytes:
-    """The reply to one task: its Cost and Result frames, as one piece."""
+    """The reply to one task, as one frame."""
     started = time.monotonic()
     self_before = resource.getrusage(resource.RUSAGE_SELF)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     if failed is not None:
         result = failed
-    elif isinstance(message, frames.Task):
-        result = _call(Call(message.fn, message.args, message.kwargs))
     elif isinstance(message, frames.Undecodable):
         error = message.error
         result = frames.Result(frames.Status.RAISED, (error, "".join(
             traceback.format_exception(type(error), error, error.__traceback__))))
     else:
-        raise TypeError(f"not a task: {frames.type_name(message)}")
+        fn, args, kwargs = cast("tuple[Any, tuple[Any, ...], dict[str, Any]]", message)
+        result = _call(Call(fn, args, kwargs))
     usage = _usage_since(started, self_before, children_before)
-    payload = frames.encode(result)
     flush_stdio()  # fn's output comes out before the caller gets its value
-    cost = frames.Cost(usage, _rss_bytes() if measure_rss else None)
-    return frames.frame(frames.dumps(cost)) + frames.frame(payload)
+    return frames.encode_reply(result, usage, _rss_bytes() if measure_rss else None)
 
 
 def _usage_since(started: float, self_before: resource.struct_rusage,
-                 children_before: resource.struct_rusage) -> Usage:
-    """CPU time of the worker and of the children it reaped during the task; peak RSS as
-    the kernel keeps it: the high-water mark of the worker's life so far (it never goes
-    down), or of the largest child reaped so far."""
+                 children_before: resource.struct_rusage) -> tuple[float, float, int, float]:
+    """`Usage`'s fields: CPU time of the worker and of the children it reaped during the
+    task; peak RSS as the kernel keeps it: the high-water mark of the worker's life so far
+    (it never goes down), or of the largest child reaped so far."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     user = (me.ru_utime - self_before.ru_utime) + (children.ru_utime - children_before.ru_utime)
     system = (me.ru_stime - self_before.ru_stime) + (children.ru_stime - children_before.ru_stime)
     peak = max(me.ru_maxrss, children.ru_maxrss) * 1024
-    return Usage(user, system, peak, time.monotonic() - started)
+    return (user, system, peak, time.monotonic() - started)
 
 
 def _rss_bytes() -> int:
