@@ -46,8 +46,9 @@ from typing import Any
 from pwsup import IsolatedPool
 
 WORKERS = 2
-FULL = {"round_trips": 300, "throughput_calls": 10_000, "throughput_runs": 3}
-QUICK = {"round_trips": 30, "throughput_calls": 1_000, "throughput_runs": 1}
+FULL = {"rounds": 5, "round_trips": 200, "throughput_calls": 10_000}
+QUICK = {"rounds": 1, "round_trips": 30, "throughput_calls": 1_000}
+"""Per round and pool: round trips timed (after warming up), then one throughput run."""
 HANG_TIMEOUT = 1.0
 SETTLE = 3.0
 """After a never-returning task's timeout, how long its processes are given to be gone."""
@@ -136,25 +137,21 @@ def close(pool: Any) -> None:
 # -- speed -------------------------------------------------------------------------------------
 
 
-def round_trips(available: dict[str, Pool], calls: int) -> dict[str, list[float]]:
-    """Milliseconds per round trip, one call of each pool per round."""
-    made = {name: p.make(None) for name, p in available.items()}
+def round_trips(spec: Pool, calls: int) -> list[float]:
+    """Milliseconds per round trip of `calls` calls, after warming every worker up."""
+    pool = spec.make(None)
     try:
-        for name, pool in made.items():  # warm: every worker started
-            for future in [available[name].submit(pool, trivial, (), None)
-                           for _ in range(4 * WORKERS)]:
-                check(future.result(60), 42)
-        times: dict[str, list[float]] = {name: [] for name in made}
+        for future in [spec.submit(pool, trivial, (), None) for _ in range(4 * WORKERS)]:
+            check(future.result(60), 42)
+        times = []
         for _ in range(calls):
-            for name, pool in made.items():
-                start = time.perf_counter()
-                value = available[name].submit(pool, trivial, (), None).result(60)
-                times[name].append((time.perf_counter() - start) * 1000)
-                check(value, 42)
+            start = time.perf_counter()
+            value = spec.submit(pool, trivial, (), None).result(60)
+            times.append((time.perf_counter() - start) * 1000)
+            check(value, 42)
         return times
     finally:
-        for pool in made.values():
-            close(pool)
+        close(pool)
 
 
 def throughput(spec: Pool, calls: int) -> float:
@@ -171,6 +168,24 @@ def throughput(spec: Pool, calls: int) -> float:
         close(pool)
     check(values, [2 * i for i in range(calls)])
     return calls / elapsed
+
+
+def speed_alone(name: str, what: str, count: int) -> Any:
+    """One speed measurement of one pool in a fresh interpreter of its own (this script,
+    `--alone`), so that no other pool's threads share its GIL and its CPU time."""
+    result = subprocess.run([sys.executable, __file__, "--alone", name, what, str(count)],
+                            capture_output=True, text=True, timeout=900, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} {what} failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def alone(name: str, what: str, count: int) -> int:
+    spec = pools()[name]
+    assert spec is not None
+    value = round_trips(spec, count) if what == "round_trips" else throughput(spec, count)
+    print(json.dumps(value))
+    return 0
 
 
 def check(value: object, expected: object) -> None:
@@ -279,15 +294,20 @@ def wait_gone(pids: list[int], timeout: float) -> list[bool]:
 
 
 def measure(sizes: dict[str, int]) -> dict[str, Any]:
+    """Speed: each pool alone in its own interpreter, in rounds that take the pools in
+    turn (rotated each round), so that the machine's noise spreads over all of them."""
     all_pools = pools()
     available = {name: p for name, p in all_pools.items() if p is not None}
+    names = list(available)
     data: dict[str, Any] = {"pools": {name: p is not None for name, p in all_pools.items()},
                             "sizes": sizes, "machine": machine()}
-    data["round_trip_ms"] = round_trips(available, sizes["round_trips"])
-    data["calls_per_s"] = {name: [] for name in available}
-    for _ in range(sizes["throughput_runs"]):
-        for name, spec in available.items():
-            data["calls_per_s"][name].append(throughput(spec, sizes["throughput_calls"]))
+    trips: dict[str, list[float]] = {name: [] for name in names}
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for turn in range(sizes["rounds"]):
+        for name in names[turn % len(names):] + names[:turn % len(names)]:
+            trips[name] += speed_alone(name, "round_trips", sizes["round_trips"])
+            rates[name].append(speed_alone(name, "throughput", sizes["throughput_calls"]))
+    data["round_trip_ms"], data["calls_per_s"] = trips, rates
     data["sigkill"] = {name: sigkill_mid_task(spec) for name, spec in available.items()}
     with tempfile.TemporaryDirectory() as scratch:
         data["hang"] = {name: never_returning_task(spec, Path(scratch))
@@ -332,6 +352,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few calls (a smoke run)")
     parser.add_argument("--json", action="store_true", help="print every figure as JSON")
+    parser.add_argument("--alone", nargs=3, metavar=("POOL", "WHAT", "COUNT"),
+                        help=argparse.SUPPRESS)  # one measurement, for `speed_alone`
     return parser.parse_args(argv)
 
 
@@ -339,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     # pebble and loky start threads; Python 3.12+ warns about every fork made after.
     warnings.filterwarnings("ignore", "This process", DeprecationWarning)
+    if args.alone:
+        return alone(args.alone[0], args.alone[1], int(args.alone[2]))
     try:
         data = measure(QUICK if args.quick else FULL)
     except Exception as error:
