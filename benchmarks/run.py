@@ -2,7 +2,8 @@
 """pwsup benchmarks: `python3 benchmarks/run.py [--quick] [--only NAME ...]` (stdlib only).
 
 Creates/reuses benchmarks/.venv (pwsup from this checkout, cloudreactor-procwrapper 6.0.2,
-dumb-init, boto3, moto[server], pebble), then prints markdown tables comparing the bare
+dumb-init, boto3, moto[server], pebble,
+loky), then prints markdown tables comparing the bare
 command, pwsup, proc_wrapper, dumb-init and tini (if on PATH): process handling, a hung
 API server, status updates, secrets from AWS Secrets Manager (moto on 127.0.0.1) and
 isolated calls. Exits non-zero if any benchmark crashes, never because of the numbers.
@@ -27,6 +28,7 @@ from pwbench import (
     hung_api,
     isolated_bench,
     latency,
+    pool_bench,
     secrets_bench,
     startup,
     status_bench,
@@ -51,6 +53,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "status": status_bench.run,
     "secrets": secrets_bench.run,
     "isolated": isolated_bench.run,
+    "pool": pool_bench.run,
 }
 
 
