@@ -339,12 +339,20 @@ def test_max_tasks_per_worker_recycles() -> None:
     assert len(set(pids)) == 3
 
 
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def test_memory_limit_recycles_a_worker_that_grew() -> None:
-    """50 MiB kept after a task, limit 40 MiB: the next task has a new worker. Tasks that
-    keep nothing stay on one worker."""
-    with IsolatedPool(1, memory_limit=40 << 20) as pool:
+    """A worker's resident set starts at the caller's (fork): the limit is 30 MiB above
+    that. 60 MiB kept after a task: the next task has a new worker. Tasks that keep
+    nothing stay on one worker."""
+    with IsolatedPool(1) as probe:
+        start = probe.submit(rss).result(EVENT_TIMEOUT)
+    with IsolatedPool(1, memory_limit=start + (30 << 20)) as pool:
         quiet = {pool.submit(pid).result(EVENT_TIMEOUT) for _ in range(5)}
-        grown = pool.submit(hoard, 50).result(EVENT_TIMEOUT)
+        grown = pool.submit(hoard, 60).result(EVENT_TIMEOUT)
         after = pool.submit(pid).result(EVENT_TIMEOUT)
     assert quiet == {grown}
     assert after != grown
