@@ -2,11 +2,12 @@
 """pwsup benchmarks: `python3 benchmarks/run.py [--quick] [--only NAME ...]` (stdlib only).
 
 Creates/reuses benchmarks/.venv (pwsup from this checkout, cloudreactor-procwrapper 6.0.2,
-dumb-init, boto3, moto[server], pebble, supervisor), then prints markdown tables comparing
+dumb-init, boto3, moto[server], pebble, supervisor, loky), then prints markdown tables comparing
 the bare command, pwsup (also as the one-file executable), proc_wrapper, dumb-init and tini
 (if on PATH): process handling, a hung API server, status updates, secrets from AWS Secrets
-Manager (moto on 127.0.0.1), isolated calls and the memory each supervised service takes
-under supervisord. Exits non-zero if any benchmark crashes, never because of the numbers.
+Manager (moto on 127.0.0.1), isolated calls, IsolatedPool against ProcessPoolExecutor,
+pebble and loky, and the memory each supervised service takes under supervisord. Exits
+non-zero if any benchmark crashes, never because of the numbers.
 See benchmarks/README.md.
 """
 
@@ -28,6 +29,7 @@ from pwbench import (
     hung_api,
     isolated_bench,
     latency,
+    pool_bench,
     secrets_bench,
     service_memory,
     startup,
@@ -54,6 +56,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "secrets": secrets_bench.run,
     "isolated": isolated_bench.run,
     "memory": service_memory.run,
+    "pool": pool_bench.run,
 }
 
 

@@ -29,10 +29,11 @@ REPO = BENCH_DIR.parent
 VENV = BENCH_DIR / ".venv"
 WORK = BENCH_DIR / ".work"
 PINNED = ("cloudreactor-procwrapper==6.0.2", "dumb-init", "setuptools>=68", "wheel",
-          "boto3", "moto[server]", "pebble", "supervisor")
+          "boto3", "moto[server]", "pebble", "supervisor", "loky")
 """boto3: pwsup's `aws` extra and proc_wrapper's secrets; moto[server]: the local Secrets
-Manager of the secrets benchmark; pebble: the reference of the isolated benchmark;
-supervisor: the supervisord of the memory benchmark."""
+Manager of the secrets benchmark; pebble: the reference of the isolated and pool
+benchmarks; supervisor: the supervisord of the memory benchmark; loky: a peer in the pool
+benchmark."""
 STAMP_NAME = "pwbench-stamp.json"
 LAUNCHER = "cloudreactor-proc_wrapper"
 _LAUNCHER_TEXT = """#!{python}
@@ -180,6 +181,6 @@ def versions(venv: Venv) -> dict[str, str]:
     """Installed versions of the Python packages under test."""
     code = ("import importlib.metadata as m, json; print(json.dumps({n: m.version(n) for n in "
             "('pwsup', 'cloudreactor-procwrapper', 'dumb-init', 'boto3', 'moto', 'pebble', "
-            "'supervisor')}))")
+            "'supervisor', 'loky')}))")
     data = json.loads(_run([str(venv.python), "-c", code], "reading versions"))
     return {str(key): str(value) for key, value in data.items()}

@@ -1,8 +1,8 @@
 """pwsup: a process supervisor for jobs, containers and services.
 
 Wrapped mode is the `pwsup` command (see `pwsup.cli`). For Python code, the package offers
-`run_isolated` and `update_status` (embedded mode), `StatusUpdater` (status updates from a
-wrapped command) and the exceptions pwsup raises, all rooted at `PwsupError`.
+`run_isolated`, `IsolatedPool` and `update_status` (embedded mode), `StatusUpdater` (status
+updates from a wrapped command) and the exceptions pwsup raises, all rooted at `PwsupError`.
 
 This package keeps its import light: the supervisor's start-up time depends on it, so each
 public name is imported on first use, from the module that defines it.
@@ -17,8 +17,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from pwsup.embedded import run_isolated, update_status
+    from pwsup.embedded import IsolatedPool, run_isolated, update_status
     from pwsup.errors import (
+        ArgumentsNotPicklable,
         ExceptionNotPicklable,
         IsolationError,
         PwsupError,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "run_isolated": "pwsup.embedded",
+    "IsolatedPool": "pwsup.embedded",
     "update_status": "pwsup.embedded",
     "StatusUpdater": "pwsup.status",
     "PwsupError": "pwsup.errors",
@@ -44,11 +46,14 @@ _HOMES = {
     "ExceptionNotPicklable": "pwsup.errors",
     "ResultNotUnpicklable": "pwsup.errors",
     "RemoteTraceback": "pwsup.errors",
+    "ArgumentsNotPicklable": "pwsup.errors",
 }
 """Each lazily imported public name and the module it comes from."""
 
 __all__ = [
+    "ArgumentsNotPicklable",
     "ExceptionNotPicklable",
+    "IsolatedPool",
     "IsolationError",
     "PwsupError",
     "RemoteTraceback",

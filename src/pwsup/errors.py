@@ -10,7 +10,8 @@ Exception
  │    │    └── TransferError         an outcome exists but could not cross the pipe
  │    │         ├── ResultNotPicklable      the worker could not pickle fn's return value
  │    │         ├── ExceptionNotPicklable   ... nor the exception fn raised
- │    │         └── ResultNotUnpicklable    the caller could not unpickle what came back
+ │    │         ├── ResultNotUnpicklable    the caller could not unpickle what came back
+ │    │         └── ArgumentsNotPicklable   IsolatedPool: fn or its arguments do not pickle
  │    │
  │    │   and, defined beside the code that raises them:
  │    ├── config.argv.UsageError, config.command.CommandError (also ValueError),
@@ -174,6 +175,16 @@ class ResultNotUnpicklable(TransferError):
     in the caller, a class the caller cannot import)."""
 
     _template = "the caller could not unpickle {type_name}: {reason}"
+
+
+class ArgumentsNotPicklable(TransferError):
+    """IsolatedPool could not pickle a task's function or arguments to send them to a
+    worker (its workers exist before the task, so unlike run_isolated, whose fork copies
+    them, a pool's task has to cross a pipe). Only that task's future fails."""
+
+    _template = ("{type_name} could not be pickled to send it to a pool worker: {reason}. "
+                 "Use a function defined at module level and arguments that pickle, or "
+                 "run_isolated(), which copies them by forking.")
 
 
 class RemoteTraceback(Exception):

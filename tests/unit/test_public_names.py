@@ -18,12 +18,13 @@ import pwsup
 
 HOMES = {
     "run_isolated": "pwsup.embedded",
+    "IsolatedPool": "pwsup.embedded",
     "update_status": "pwsup.embedded",
     "StatusUpdater": "pwsup.status",
     **dict.fromkeys((
         "PwsupError", "IsolationError", "WorkerCrashed", "WorkerTimeout", "TransferError",
         "ResultNotPicklable", "ExceptionNotPicklable", "ResultNotUnpicklable",
-        "RemoteTraceback"), "pwsup.errors"),
+        "RemoteTraceback", "ArgumentsNotPicklable"), "pwsup.errors"),
 }
 """Every public name and the module it is public in."""
 
