@@ -62,6 +62,7 @@ POOL_CASES = [param for param in CASES if param.values[0].phase != "arguments"]
 @pytest.mark.parametrize("cell", POOL_CASES)
 def test_pool_crash_table(cell: Case) -> None:
     fn, args = call_for(cell.phase, cell.fault)
+    procs.keeper_started()  # it lives as long as this process: not the pool's leftover
     fds = open_fds()
     start = time.monotonic()
     with IsolatedPool(2, timeout=TIMEOUT, grace=GRACE) as pool:

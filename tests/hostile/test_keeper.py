@@ -129,3 +129,27 @@ def test_a_keeper_killed_by_hand_is_replaced_at_the_next_call() -> None:
     assert second is not None
     assert second.pid != first.pid
     keeper.close()
+
+
+POOL_CALLER = f"""
+import os, subprocess, sys, time
+from pwsup import IsolatedPool
+
+def task():
+    daemon = subprocess.run([sys.executable, "-c", {SPAWN_DAEMON!r}, "--ignore-term"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    print("ready", os.getpid(), daemon, flush=True)
+    time.sleep({CHILD_LIFETIME})
+
+with IsolatedPool(1, grace={GRACE}) as pool:
+    pool.submit(task).result()
+"""
+
+
+def test_an_isolated_pool_s_caller_killed_outright_takes_its_tasks_processes_along(
+        start: Callable[..., Running]) -> None:
+    caller = start(python_cmd(POOL_CALLER))
+    worker, daemon = (procs.Proc.of(int(p)) for p in caller.expect("ready").split()[1:])
+    caller.signal(signal.SIGKILL)
+    caller.wait()
+    procs.wait_for_exit([worker, daemon], GRACE + SLACK)

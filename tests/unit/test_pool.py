@@ -56,7 +56,9 @@ def child_pids() -> set[int]:
 
 @pytest.fixture(autouse=True)
 def nothing_left_behind() -> Iterator[None]:
-    """Every test: no new file descriptor, child process (not even a zombie) or thread."""
+    """Every test: no new file descriptor, child process (not even a zombie) or thread.
+    The keeper (one per caller, for its whole life) is started first: it is no leftover."""
+    procs.keeper_started()
     fds, children, threads = open_fds(), child_pids(), threading.active_count()
     yield
     gc.collect()

@@ -157,7 +157,7 @@ class IsolatedPool(Executor):
                         initializer)
         importlib.import_module("ctypes")  # for PR_SET_PDEATHSIG: once here, not per fork
         mask = frozenset(signal.pthread_sigmask(signal.SIG_BLOCK, ()))
-        setup = WorkerSetup(mask, initializer, tuple(initargs), memory_limit is not None)
+        setup = WorkerSetup(mask, initializer, tuple(initargs), memory_limit is not None, grace)
         self._timeout = timeout
         self._manager = Manager(Settings(workers, grace, max_tasks_per_worker, memory_limit,
                                          setup))

@@ -38,7 +38,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from pwsup.embedded import frames
+from pwsup.embedded import frames, keeper
 from pwsup.embedded.handle import WorkerHandle
 from pwsup.embedded.pool_worker import READ_CHUNK, serve
 from pwsup.embedded.worker import flush_stdio
@@ -146,9 +146,10 @@ def spawn_worker(setup: WorkerSetup, inherited: tuple[int, ...]) -> PoolWorker:
     cookie = procs.new_cookie()
     flush_stdio()  # or the worker inherits unflushed output and writes it a second time
     try:
-        pid = forking.fork(lambda _mask: serve(task_r, reply_w, cookie, setup),
-                           what="an IsolatedPool worker", death_signal=signal.SIGKILL,
-                           close_fds=(task_w, reply_r, *inherited))
+        with keeper.handing_off() as keeper_fd:
+            pid = forking.fork(lambda _mask: serve(task_r, reply_w, cookie, setup, keeper_fd),
+                               what="an IsolatedPool worker", death_signal=signal.SIGKILL,
+                               close_fds=(task_w, reply_r, *inherited))
     except BaseException:
         os.close(task_w)
         os.close(reply_r)
@@ -177,6 +178,7 @@ def end_worker(worker: PoolWorker, grace: float) -> tuple[int, bool]:
         killed = handle.stop(grace)
     finally:
         handle.close()
+        keeper.withdraw(worker.cookie)
     assert handle.wait_status is not None
     return handle.wait_status, killed
 

@@ -35,7 +35,7 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from pwsup.embedded import frames
+from pwsup.embedded import frames, keeper
 from pwsup.embedded.worker import (
     EXIT_INTERNAL,
     Call,
@@ -65,12 +65,18 @@ class WorkerSetup:
     initargs: tuple[Any, ...]
     measure_rss: bool
     """Read the worker's resident set after each task (the pool has a memory limit)."""
+    grace: float
+    """The pool's grace period: what the keeper gives the worker's processes should the
+    caller be killed outright."""
 
 
-def serve(task_fd: int, reply_fd: int, cookie: str, setup: WorkerSetup) -> int:
-    """The worker's whole life; returns its exit code, for os._exit."""
+def serve(task_fd: int, reply_fd: int, cookie: str, setup: WorkerSetup,
+          keeper_fd: int | None) -> int:
+    """The worker's whole life; returns its exit code, for os._exit. Before any task, it
+    registers its group and cookie with the caller's keeper (see `keeper`)."""
     try:
         _own_group_and_cookie(cookie)
+        keeper.register(keeper_fd, cookie, os.getpid(), setup.grace)
         _prepare_worker(setup.mask)
         failed = _initialize(setup)
         inbox = bytearray()
