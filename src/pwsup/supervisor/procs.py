@@ -176,11 +176,16 @@ def group_members(pgid: int) -> list[int]:
     for name in names:
         if not name.isdigit():
             continue
+        try:  # raw: no file object for an interrupt (a second Ctrl-C) to leave unclosed
+            fd = os.open(f"/proc/{name}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
+            fields = os.read(fd, 4096).rsplit(b")", 1)[1].split()
         except (OSError, IndexError):
             continue
+        finally:
+            os.close(fd)
         if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in b"ZXx":
             found.append(int(name))
     return found
