@@ -13,8 +13,8 @@ from pwbench.context import Context, interleaved
 from pwbench.procs import BenchError, describe_status, timed_run
 from pwbench.report import Section, median, ratio, spread, target
 
-WALL_TARGET = 4.0
-RSS_TARGET = 1.75
+WALL_TARGET = 2.0
+RSS_TARGET = 1.25
 TIME = "/usr/bin/time"
 
 

@@ -68,9 +68,6 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     if params.exit_after_writing_variables:
         log.info("the variables are written; exiting as asked (--exit-after-writing-variables)")
         return exitcodes.SUCCESS
-    from pwsup.util.title import set_title
-
-    set_title(f"pwsup: {params.display_name}")
     from pwsup.supervisor.parent import Supervisor
 
     try:

@@ -53,10 +53,6 @@ def describe(exit_code: int) -> str:
     signum = signal_of(exit_code)
     if signum is None:
         return f"exit code {exit_code}"
-    import signal
+    from pwsup.util.rawsignal import signal_name
 
-    try:
-        name = signal.Signals(signum).name
-    except ValueError:
-        name = f"signal {signum}"
-    return f"{name} ({exit_code})"
+    return f"{signal_name(signum)} ({exit_code})"

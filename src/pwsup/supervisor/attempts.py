@@ -9,7 +9,6 @@ the retry starts once they are in.
 
 from __future__ import annotations
 
-import signal
 import time
 
 from pwsup import exitcodes
@@ -20,9 +19,11 @@ from pwsup.supervisor.ending import attempt_ended
 from pwsup.supervisor.forking import ForkError
 from pwsup.supervisor.state import Attempt, Phase, Status
 from pwsup.util.log import DEBUG
+from pwsup.util.rawsignal import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pwsup.supervisor.child import Spawned
     from pwsup.supervisor.deadlines import Deadline
     from pwsup.supervisor.ending import Ending
     from pwsup.supervisor.memory import MemoryWatch
@@ -40,6 +41,8 @@ class AttemptRunner:
         self.retry: Deadline | None = None
         self.retry_due = False
         """The retry delay is over, but fresh secrets are still being resolved."""
+        self.unconfirmed: Spawned | None = None
+        """The command just forked by `start(confirm=False)`, its exec not yet confirmed."""
         self.memory: MemoryWatch | None = None
         limit = run.params.memory_limit
         if limit is not None:  # only runs with a memory limit load the module
@@ -48,7 +51,10 @@ class AttemptRunner:
             self.memory = MemoryWatch(run, limit, run.params.memory_check_interval,
                                       escalate=self.arm_escalation)
 
-    def start(self) -> None:
+    def start(self, *, confirm: bool = True) -> None:
+        """Start the next attempt. `confirm=False` returns while the command still execs,
+        for the caller to do other work meanwhile; it then calls `confirm_exec()` before
+        anything else may rely on the command."""
         run, params = self.run, self.run.params
         self.retry = None
         run.attempts += 1
@@ -66,16 +72,20 @@ class AttemptRunner:
                                output=run.output)
         run.phase = Phase.RUNNING
         try:
-            pid = spawn(request, run.signals)
+            _load_wait4()
+            spawned = spawn(request, run.signals)
         except OSError as e:  # pwsup's own resources (pipes, fork), not the command's fault
             run.log.error(f"could not start the command: {e.strerror or e}")
             self.ending.cannot_start()
             return
-        except SpawnError as e:
-            run.log.error(f"could not start the command: {e}")
-            run.next_attempt(Attempt(number, pid=0, exit_code=e.exit_code))
-            self.over()
-            return
+        if confirm:
+            failure = _exec_failure(spawned)
+            if failure is not None:
+                self._not_started(number, failure)
+                return
+        else:
+            self.unconfirmed = spawned
+        pid = spawned.pid
         attempt = Attempt(number, pid, pidfd=procs.pidfd_open(pid), started=time.monotonic())
         run.next_attempt(attempt)
         run.log.debug(f"attempt {number} started: pid {pid}")
@@ -85,7 +95,30 @@ class AttemptRunner:
         if self.memory is not None:
             self.memory.start(attempt)
         run.reporter.attempt_started(number, pid)
-        _load_wait4()
+
+    def confirm_exec(self) -> None:
+        """The exec `start(confirm=False)` left unconfirmed: if it failed, the attempt
+        recorded meanwhile becomes one that never started."""
+        spawned, self.unconfirmed = self.unconfirmed, None
+        attempt = self.run.attempt
+        if spawned is None or attempt is None:
+            return
+        failure = _exec_failure(spawned)
+        if failure is None:
+            return
+        procs.close_quietly(attempt.pidfd)
+        attempt.pidfd = None
+        if attempt.timeout is not None:
+            attempt.timeout.cancel()
+        if self.memory is not None:
+            self.memory.forget(attempt)
+        self.run.attempt = None  # it never ran: it costs nothing and is replaced below
+        self._not_started(attempt.number, failure)
+
+    def _not_started(self, number: int, failure: SpawnError) -> None:
+        self.run.log.error(f"could not start the command: {failure}")
+        self.run.next_attempt(Attempt(number, pid=0, exit_code=failure.exit_code))
+        self.over()
 
     # -- time limit and escalation ------------------------------------------------------
 
@@ -236,8 +269,22 @@ class AttemptRunner:
             self.start()
 
 
+def _exec_failure(spawned: Spawned) -> SpawnError | None:
+    try:
+        spawned.confirm()
+    except SpawnError as e:
+        return e
+    return None
+
+
 def _load_wait4() -> None:
-    """Load what `os.wait4` needs while the command runs: its first call imports the
+    """Load what `os.wait4` needs before the command runs: its first call imports the
     `resource` extension module (0.2 ms and more), which would otherwise lengthen the
-    time from the command's exit to pwsup's exit — a measured figure."""
-    import resource  # noqa: F401
+    time from the command's exit to pwsup's exit — a measured figure. And it must not fail
+    there: `wait4` that cannot import it has reaped the child and lost its status. So it is
+    loaded before the spawn's pipes take descriptors (a run at its descriptor limit then
+    fails cleanly before anything starts)."""
+    try:
+        import resource  # noqa: F401
+    except ImportError as e:  # out of descriptors to open the extension module with
+        raise OSError(f"cannot load the resource module ({e.msg})") from None

@@ -14,7 +14,9 @@ the exact signal state pwsup was given. The order matters:
 An exec failure is reported through a close-on-exec pipe as `errno:message` (no pickle in
 a half-made process), and the child leaves with `_exit(127)` for "not found" or
 `_exit(126)` for "cannot execute", the shell's convention. EOF on that pipe with no data
-means exec succeeded.
+means exec succeeded. `spawn` returns as soon as the child is forked and `confirm` reads
+the pipe: what the parent does in between (its title, forking the watchdog) overlaps with
+the child's exec, about a millisecond of every start.
 """
 
 from __future__ import annotations
@@ -69,9 +71,39 @@ def exit_code_for_errno(number: int) -> int:
         exitcodes.NOT_EXECUTABLE
 
 
-def spawn(request: SpawnRequest, signals: SignalSetup) -> int:
-    """Start the command in its own process group; return its pid or raise SpawnError
-    (ForkError, an OSError, when pwsup itself is out of processes or memory)."""
+class Spawned:
+    """A forked command whose exec is not confirmed yet: `confirm` it before relying on it."""
+
+    __slots__ = ("pid", "report_fd")
+
+    def __init__(self, pid: int, report_fd: int) -> None:
+        self.pid = pid
+        self.report_fd: int | None = report_fd
+        """The read end of the exec report pipe, until `confirm` has read it."""
+
+    def confirm(self) -> None:
+        """Wait for the exec: return once it succeeded, or reap the child and raise
+        SpawnError. Idempotent."""
+        fd, self.report_fd = self.report_fd, None
+        if fd is None:
+            return
+        report = _read_all(fd)
+        if report:
+            os.waitpid(self.pid, 0)  # the child is exiting right now; reap it before reporting
+            number_text, _, message = report.decode("utf-8", "replace").partition(":")
+            number = int(number_text) if number_text.isdigit() else errno.ENOEXEC
+            raise SpawnError(exit_code_for_errno(number), message)
+
+    def discard(self) -> None:
+        """Forget the report unread (the child is gone some other way)."""
+        fd, self.report_fd = self.report_fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+def spawn(request: SpawnRequest, signals: SignalSetup) -> Spawned:
+    """Fork the command in its own process group (ForkError, an OSError, when pwsup itself
+    is out of processes or memory). Its exec is confirmed by `Spawned.confirm`."""
     err_read, err_write = os.pipe()
     try:
         pid = forking.fork(lambda _mask: _run_child(request, signals, err_write),
@@ -86,13 +118,7 @@ def spawn(request: SpawnRequest, signals: SignalSetup) -> int:
         os.setpgid(pid, pid)
     except OSError:
         pass  # the child already exec'd (EACCES) or exited (ESRCH); it set it itself
-    report = _read_all(err_read)
-    if report:
-        os.waitpid(pid, 0)  # the child is exiting right now; reap it before reporting
-        number_text, _, message = report.decode("utf-8", "replace").partition(":")
-        number = int(number_text) if number_text.isdigit() else errno.ENOEXEC
-        raise SpawnError(exit_code_for_errno(number), message)
-    return pid
+    return Spawned(pid, err_read)
 
 
 def _read_all(fd: int) -> bytes:

@@ -10,13 +10,13 @@ server delays the exit by a configured time.
 
 from __future__ import annotations
 
-import signal
 import time
 
 from pwsup import exitcodes
 from pwsup.config import values
 from pwsup.supervisor.signals import signal_name
 from pwsup.supervisor.state import Phase, Status
+from pwsup.util.rawsignal import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,13 +69,13 @@ class Ending:
         else:
             self.abandon(exitcodes.OS_ERROR)
 
-    def finish(self, status: Status, exit_code: int, *, report: bool = True) -> None:
+    def finish(self, status: str, exit_code: int, *, report: bool = True) -> None:
         run, params = self.run, self.run.params
         extra: dict[str, object] = {}
         result_failed = False
-        if status is Status.SUCCEEDED and params.online and params.result_filename:
+        if status == Status.SUCCEEDED and params.online and params.result_filename:
             status, exit_code = self._read_result(extra)
-            result_failed = status is Status.FAILED
+            result_failed = status == Status.FAILED
         run.exit_code = exit_code
         run.phase = Phase.REPORTING
         if not (report and params.online):
@@ -93,7 +93,7 @@ class Ending:
         elif params.api_final_update_timeout is not None:
             self.cap_report_wait(params.api_final_update_timeout + REPORTER_EXIT_GRACE)
 
-    def _send_final_report(self, status: Status, extra: dict[str, object], *,
+    def _send_final_report(self, status: str, extra: dict[str, object], *,
                            result_failed: bool) -> None:
         from pwsup.ipc.messages import Finish
 
@@ -105,11 +105,11 @@ class Ending:
         if result_failed:
             command_code = exitcodes.FAILURE  # ...unless its result was unusable (as pwsup)
         run.reporter.finish(Finish(
-            status=status.value, exit_code=command_code, failed_attempts=run.failed_attempts,
+            status=status, exit_code=command_code, failed_attempts=run.failed_attempts,
             timed_out_attempts=run.timed_out_attempts, finished_at=_utc_now(),
             shutdown=run.stop_signal is not None, extra=extra))
 
-    def _read_result(self, extra: dict[str, object]) -> tuple[Status, int]:
+    def _read_result(self, extra: dict[str, object]) -> tuple[str, int]:
         """Read the result file into `extra`; a malformed one fails the run (exit 1)."""
         params, log = self.run.params, self.run.log
         value, error = values.read_result(params)
@@ -159,7 +159,7 @@ class Ending:
         self.run.reporter.kill()
         self.run.phase = Phase.DONE
 
-    def _log_summary(self, status: Status, exit_code: int) -> None:
+    def _log_summary(self, status: str, exit_code: int) -> None:
         run = self.run
         attempt = run.attempt
         failed = (f"exceeded its memory limit of {attempt.memory_exceeded[1] / MIB:.1f} MiB"

@@ -28,10 +28,10 @@ unavailable", naming what could not be started.
 from __future__ import annotations
 
 import os
-import signal
 
 from pwsup.errors import PwsupError
 from pwsup.supervisor import procs
+from pwsup.util.rawsignal import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

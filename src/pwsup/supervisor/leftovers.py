@@ -12,10 +12,10 @@ its pidfd where the kernel has them, by a short re-check where it does not.
 from __future__ import annotations
 
 import os
-import signal
 
 from pwsup.supervisor import procs
 from pwsup.supervisor.state import Phase
+from pwsup.util.rawsignal import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

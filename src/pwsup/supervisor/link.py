@@ -12,10 +12,9 @@ and learns its process group from the seed.
 
 from __future__ import annotations
 
-import signal
-
 from pwsup.ipc.channel import Channel, channel_pair
 from pwsup.supervisor import forking, procs
+from pwsup.util.rawsignal import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ Nothing here runs without --memory-limit, and no check is made once the command 
 from __future__ import annotations
 
 import os
-import signal
 
 from pwsup.supervisor import procs
+from pwsup.util.rawsignal import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

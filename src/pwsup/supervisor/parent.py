@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 
 from pwsup import exitcodes
 from pwsup.supervisor import procs
@@ -54,6 +53,7 @@ from pwsup.supervisor.signals import STOPPING, signal_name
 from pwsup.supervisor.state import Phase, RunState, Status
 from pwsup.util import files
 from pwsup.util.log import DEBUG
+from pwsup.util.rawsignal import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -173,6 +173,7 @@ class Supervisor(RunState):
         if self.params.online:
             from pwsup.util.timefmt import utc_now  # an offline run never needs a timestamp
 
+            self._set_title()
             self.watch.start()
             self.reporter.begin(utc_now())
         else:
@@ -180,8 +181,17 @@ class Supervisor(RunState):
             # which learns the command's group from the seed (no message needed). Its pipes
             # are made first, so running out of descriptors cannot strand a started command.
             self.reporter.prepare()
-            self.runner.start()
-            self.watch.start()
+            self.runner.start(confirm=False)
+            self._set_title()  # these two while the command execs: a millisecond off the
+            self.watch.start()  # start, and the watchdog is there before it could matter
+            self.runner.confirm_exec()
+
+    def _set_title(self) -> None:
+        """`pwsup: <task>` in ps and top. Set before the reporter is forked, which then
+        finds the title machinery loaded for its own."""
+        from pwsup.util.title import set_title
+
+        set_title(f"pwsup: {self.params.display_name}")
 
     def _poll_once(self) -> None:
         poller = select.poll()

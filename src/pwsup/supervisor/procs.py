@@ -24,18 +24,38 @@ if TYPE_CHECKING:
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
-_libc: Any = None
+_prctl_function: Any = None
+
+
+def _load_prctl() -> Any:
+    """libc's prctl, through `_ctypes`, the C half of `ctypes`.
+
+    `import ctypes` costs ~1.5 ms of every start of pwsup (it builds dozens of classes and
+    imports `struct`); calling one C function needs three small declarations: the return
+    type (C int), a handle on the process's own symbols, and a cdecl function pointer that
+    keeps errno (what `ctypes.CDLL(None, use_errno=True).prctl` builds)."""
+    import _ctypes
+
+    class CInt(_ctypes._SimpleCData):  # type: ignore[type-arg]  # not generic at run time
+        _type_ = "i"
+
+    class OwnSymbols:
+        _handle = _ctypes.dlopen(None, os.RTLD_NOW)  # type: ignore[arg-type]  # None: ours
+
+    class Function(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = CInt
+
+    return Function(("prctl", OwnSymbols))  # type: ignore[arg-type]  # any `_handle` holder
 
 
 def _prctl(option: int, value: int) -> bool:
-    global _libc
+    global _prctl_function
     try:
-        if _libc is None:
-            import ctypes
-
-            _libc = ctypes.CDLL(None, use_errno=True)
-        return bool(_libc.prctl(option, value, 0, 0, 0) == 0)
-    except (OSError, ImportError):  # e.g. no descriptor left to load the library with
+        if _prctl_function is None:
+            _prctl_function = _load_prctl()
+        return bool(_prctl_function(option, value, 0, 0, 0) == 0)
+    except (OSError, ImportError, AttributeError):  # e.g. no descriptor left
         return False
 
 
@@ -219,7 +239,7 @@ def signal_holder(pid: int, cookie: str, signum: int) -> int | None:
 
 def signal_pidfd(fd: int, signum: int) -> bool:
     """Signal the process a pidfd stands for; False if it has exited."""
-    import signal
+    from pwsup.util.rawsignal import signal
 
     try:
         signal.pidfd_send_signal(fd, signum)

@@ -42,6 +42,8 @@ class ReporterWatch:
         close = [run.signals.wakeup_fd, *self.leftovers.pidfds, *(run.output or ())]
         if run.attempt is not None and run.attempt.pidfd is not None:
             close.append(run.attempt.pidfd)
+        if self.runner.unconfirmed is not None and self.runner.unconfirmed.report_fd is not None:
+            close.append(self.runner.unconfirmed.report_fd)
         run.reporter_exited = False
         if run.reporter.restarts == 0:
             run.reporter.start(tuple(close))  # a first start that fails ends the run (71)

@@ -15,10 +15,10 @@ outlive pwsup.
 from __future__ import annotations
 
 import os
-import signal
 
 from pwsup.errors import PwsupError
 from pwsup.supervisor import forking
+from pwsup.util.rawsignal import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -20,11 +20,14 @@ before pwsup runs; they are reset to default, as `subprocess` does.)
 from __future__ import annotations
 
 import os
-import signal
+
+from pwsup.util.rawsignal import signal, signal_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+__all__ = ["FORWARDED", "STOPPING", "BlockedSignals", "SignalSetup", "StopWatch", "signal_name"]
 
 FORWARDED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
              signal.SIGWINCH, signal.SIGTERM)
@@ -159,10 +162,3 @@ class BlockedSignals:
 
     def __exit__(self, *exc: object) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, self._previous)
-
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"

@@ -8,7 +8,6 @@ one place, so that a reader can tell at a glance what a decision may depend on.
 
 from __future__ import annotations
 
-import enum
 import os
 import time
 
@@ -25,6 +24,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import resource
     from collections.abc import Mapping, Sequence
+    from typing import ClassVar, Final
 
     from pwsup.config.params import Params
     from pwsup.supervisor.deadlines import Deadline
@@ -32,22 +32,45 @@ if TYPE_CHECKING:
     from pwsup.util.log import Log
 
 
-class Phase(enum.Enum):
-    STARTING = "waiting for the server's permission to start"
-    RUNNING = "running the command"
-    CLEANING = "terminating what the command left behind"
-    WAITING = "waiting to retry"
-    REPORTING = "delivering the final report"
-    DONE = "done"
+class Phase:
+    """A phase of the run: one instance each, compared with `is`.
+
+    Not an `enum.Enum`: importing `enum` costs milliseconds of every start of pwsup (see
+    `util.rawsignal`), and these need nothing of it."""
+
+    __slots__ = ("meaning", "name")
+
+    STARTING: ClassVar[Phase]
+    RUNNING: ClassVar[Phase]
+    CLEANING: ClassVar[Phase]
+    WAITING: ClassVar[Phase]
+    REPORTING: ClassVar[Phase]
+    DONE: ClassVar[Phase]
+
+    def __init__(self, name: str, meaning: str) -> None:
+        self.name = name
+        self.meaning = meaning
+
+    def __repr__(self) -> str:
+        return f"<Phase.{self.name}: {self.meaning}>"
 
 
-class Status(str, enum.Enum):
-    """Final statuses, as the CloudReactor API names them."""
+Phase.STARTING = Phase("STARTING", "waiting for the server's permission to start")
+Phase.RUNNING = Phase("RUNNING", "running the command")
+Phase.CLEANING = Phase("CLEANING", "terminating what the command left behind")
+Phase.WAITING = Phase("WAITING", "waiting to retry")
+Phase.REPORTING = Phase("REPORTING", "delivering the final report")
+Phase.DONE = Phase("DONE", "done")
 
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    TERMINATED_AFTER_TIME_OUT = "TERMINATED_AFTER_TIME_OUT"
-    ABORTED = "ABORTED"
+
+class Status:
+    """Final statuses, as the CloudReactor API names them: plain strings (not an enum,
+    like `Phase`)."""
+
+    SUCCEEDED: Final = "SUCCEEDED"
+    FAILED: Final = "FAILED"
+    TERMINATED_AFTER_TIME_OUT: Final = "TERMINATED_AFTER_TIME_OUT"
+    ABORTED: Final = "ABORTED"
 
 
 class Attempt:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import time
 
 from pwsup.supervisor import procs
+from pwsup.util.rawsignal import signal
 
 RESCAN = 0.05
 """While waiting, how often the group and the cookie holders are looked for again."""

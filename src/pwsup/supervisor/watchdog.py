@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 
+from pwsup.util.rawsignal import signal
 from pwsup.util.title import set_title
 
 TYPE_CHECKING = False

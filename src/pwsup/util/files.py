@@ -7,7 +7,6 @@ write replaces the file atomically — a temporary file in the same directory, t
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 
@@ -27,16 +26,17 @@ def write_private(path: str, text: str) -> None:
             stream.write(text)
         os.replace(temporary, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        remove_quietly(temporary)
         raise
 
 
 def remove_quietly(path: str | None) -> None:
     """Delete a file if it is there."""
     if path:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(path)
+        except OSError:  # (not contextlib.suppress: its import is on pwsup's start path)
+            pass
 
 
 class TooLarge(PwsupError, ValueError):
