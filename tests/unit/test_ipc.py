@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import pytest
 
 from pwsup.ipc import messages as m
 from pwsup.ipc.channel import Channel, channel_pair
+from pwsup.util.record import FrozenError, Record
 
 ALL = [
     m.Begin(started_at="2026-01-01T00:00:00+00:00"),
@@ -35,8 +35,8 @@ def test_every_message_round_trips(message: m.Message) -> None:
     """Encoding then decoding gives an equal, frozen message."""
     decoded = m.decode(m.encode(message))
     assert decoded == message
-    assert dataclasses.is_dataclass(decoded)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    assert isinstance(decoded, Record)
+    with pytest.raises(FrozenError):
         decoded.x = 1  # type: ignore[union-attr]
 
 

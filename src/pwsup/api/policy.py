@@ -24,8 +24,9 @@ the caller reads the clocks and does the waiting.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+from pwsup.util.record import Record, replace
 
 if TYPE_CHECKING:
     from pwsup.config.params import Params
@@ -51,8 +52,7 @@ class Verdict(enum.Enum):
     GIVE_UP = "give up"
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Record):
     """What one attempt produced: a status code, or an error (network, timeout)."""
 
     status: int | None
@@ -61,8 +61,7 @@ class Outcome:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(Record):
     """What to do next about a logical request."""
 
     verdict: Verdict
@@ -126,8 +125,7 @@ def decide(kind: Kind, outcome: Outcome, *, retry_delay: float, conflict_delay: 
     return Decision(Verdict.GIVE_UP, reason=f"HTTP {status}")
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Record):
     """Every delay and time budget of the API requests, as one value.
 
     A budget of None means no limit. `request_timeout` is how long one attempt may take to

@@ -1,4 +1,4 @@
-"""Every message that crosses a process boundary, one frozen dataclass per meaning.
+"""Every message that crosses a process boundary, one frozen record per meaning.
 
 ```
  parent ──Begin, AttemptStarted, AttemptEnded, StatusUpdate, Finish──▶ reporter
@@ -17,9 +17,9 @@ which the receiver logs and skips.
 from __future__ import annotations
 
 import marshal
-from dataclasses import astuple, dataclass, field
 
 from pwsup.errors import PwsupError
+from pwsup.util.record import Record, astuple, field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,8 +35,7 @@ class DecodeError(PwsupError, ValueError):
 # -- parent → reporter -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Begin:
+class Begin(Record):
     """Create (or attach to) the execution; answer with Permit or Deny.
 
     Sent once per run, before the first attempt, when the run is reported."""
@@ -47,8 +46,7 @@ class Begin:
     """Embedded mode: the call's data, sent with --send-input-value (plain JSON data)."""
 
 
-@dataclass(frozen=True)
-class AttemptStarted:
+class AttemptStarted(Record):
     """The command is running. `pgid` is the group to terminate if the parent dies."""
 
     attempt: int
@@ -58,8 +56,7 @@ class AttemptStarted:
     """False with --no-process-group-termination: signal the pid, not the group."""
 
 
-@dataclass(frozen=True)
-class AttemptEnded:
+class AttemptEnded(Record):
     """An attempt is over. `exit_code` is shell-style: 128+N for death by signal N."""
 
     attempt: int
@@ -77,15 +74,13 @@ class AttemptEnded:
     """`{"rss_bytes": …, "limit_bytes": …}` when --memory-limit ended the attempt."""
 
 
-@dataclass(frozen=True)
-class StatusUpdate:
+class StatusUpdate(Record):
     """Progress from the running code (embedded mode): merged into the next update."""
 
     fields: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Finish:
+class Finish(Record):
     """The run is over: deliver the final status, then exit.
 
     `shutdown` means pwsup was told to stop (SIGTERM/SIGINT), so the delivery is capped by
@@ -105,37 +100,32 @@ class Finish:
 # -- reporter → parent -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Permit:
+class Permit(Record):
     """Start the command. `execution_uuid` is None when the run is not reported."""
 
     execution_uuid: str | None
 
 
-@dataclass(frozen=True)
-class Deny:
+class Deny(Record):
     """Do not start the command; exit with `exit_code` (75 conflict, 77 key refused, ...)."""
 
     exit_code: int
     reason: str
 
 
-@dataclass(frozen=True)
-class StopRequested:
+class StopRequested(Record):
     """The server stopped the execution: terminate the command, exit 75."""
 
     reason: str
 
 
-@dataclass(frozen=True)
-class MainContainerExited:
+class MainContainerExited(Record):
     """ECS sidecar mode: the main container exited with this code (from the metadata)."""
 
     exit_code: int
 
 
-@dataclass(frozen=True)
-class FinishDelivered:
+class FinishDelivered(Record):
     """The final report reached the server (`delivered`) or could not be delivered."""
 
     delivered: bool

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from pwsup.util.record import Record, field
 
 if TYPE_CHECKING:
     from pwsup.config.params import Params
@@ -19,8 +20,7 @@ if TYPE_CHECKING:
     from pwsup.runtime.model import RuntimeMetadata
 
 
-@dataclass
-class FetchContext:
+class FetchContext(Record, frozen=False):
     """The inputs of one fetch.
 
     `memo` survives between fetches of one `MetadataCache`: fetchers keep there what never
@@ -35,8 +35,7 @@ class FetchContext:
     memo: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Fetcher:
+class Fetcher(Record):
     """One way of learning runtime metadata.
 
     `applies` is a cheap check of the environment (no I/O); `fetch` may do I/O and raises on

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from pwsup.runtime.model import JsonDict
+from pwsup.util.record import Record
 
 LOG = logging.getLogger("pwsup.runtime")
 
 
-@dataclass(frozen=True)
-class ContainerRoles:
+class ContainerRoles(Record):
     """The outcome of classification; `main` is the main container's task entry."""
 
     monitor_name: str | None

@@ -11,14 +11,15 @@ the start request and the updates, and the `task` object of the start request):
 
 Both are plain JSON-able dicts holding exactly the keys the API body takes, with null
 values left out, so a caller merges them into its request without translating anything.
-The dataclass is frozen so a value can be shared between threads; the dicts inside are not
+The record is frozen so a value can be shared between threads; the dicts inside are not
 copied on access, and callers must treat them as read-only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from pwsup.util.record import Record, field
 
 JsonDict = dict[str, Any]
 
@@ -36,8 +37,7 @@ such values sometimes leaked into the Task; building the Task view as a pruned d
 avoids that."""
 
 
-@dataclass(frozen=True)
-class RuntimeMetadata:
+class RuntimeMetadata(Record):
     """What pwsup found out about where it runs.
 
     - `execution`: Task Execution fields (`execution_method_type`, `infrastructure_type`,
@@ -100,8 +100,7 @@ def _without_keys(value: Any, keys: frozenset[str]) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Scalars:
+class Scalars(Record):
     """The top-level fields both views share (only `ip_v4_addresses` is execution-only)."""
 
     execution_method_type: str = UNKNOWN

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from pwsup.runtime import RuntimeMetadata
 from pwsup.runtime.model import Scalars, assemble, prune, task_view
 from pwsup.runtime.regions import first_region, region_of_arn, region_of_zone
+from pwsup.util.record import FrozenError
 
 
 def test_prune_drops_nulls_and_emptied_dicts_but_keeps_empty_lists() -> None:
@@ -49,9 +49,9 @@ def test_assemble_builds_both_views() -> None:
 
 def test_runtime_metadata_is_frozen_and_json_able() -> None:
     metadata = RuntimeMetadata()
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenError):
         metadata.hostname = "x"  # type: ignore[misc]
-    assert json.loads(json.dumps(dataclasses.asdict(metadata)))["source"] == "Generic"
+    assert json.loads(json.dumps(vars(metadata)))["source"] == "Generic"
     assert metadata.execution_method_type == "Unknown"
 
 
