@@ -167,6 +167,9 @@ def reporter_main(seed: ReporterSeed, channel: Channel, log: Log) -> NoReturn:
     try:
         settle(seed, log, "reporter")
         _route_library_logs(log)
+        from pwsup.api.deferred import defer_unused_imports
+
+        defer_unused_imports()
     except BaseException as e:
         log.error(f"reporter could not start: {e!r}")
         os._exit(70)
