@@ -38,7 +38,6 @@ import importlib
 import math
 import os
 import select
-import signal
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -48,6 +47,7 @@ from pwsup.embedded.worker import SIGNALS, flush_stdio, worker_main
 from pwsup.errors import STATUS_LOST
 from pwsup.supervisor import forking, procs
 from pwsup.supervisor.procs import pidfd_open
+from pwsup.util.rawsignal import signal
 from pwsup.util.usage import Usage
 
 if TYPE_CHECKING:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import faulthandler
 import os
-import signal
 import sys
 import threading
 import traceback
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pwsup.embedded import frames
+from pwsup.util.rawsignal import signal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
