@@ -6,7 +6,11 @@ For `pwsup.IsolatedPool`, `concurrent.futures.ProcessPoolExecutor`, `pebble.Proc
 and `loky.ProcessPoolExecutor` (each with 2 workers, warm), on the same tasks:
 
 - round trip: submit one trivial call (returns 42) and wait for its result; one call of
-  each pool per round, so a busy machine slows every pool alike; median over many;
+  each pool per round, so a busy machine slows every pool alike; median over many. Then
+  the same with the caller and its workers pinned to one CPU (`sched_setaffinity`): on a
+  small VM, waking a process on another, idle vCPU costs tens of microseconds, and a
+  round trip has at least two such wake-ups (the worker, then the caller); on one CPU
+  what is left is each pool's own work;
 - throughput: 10,000 small calls (`x * 2`) submitted at once, time until the last result;
 - a worker SIGKILLed mid-task: 6 tasks of 0.3 s and one that SIGKILLs its own worker:
   how many of the 6 failed too, and whether the pool still runs a task afterwards;
@@ -183,6 +187,9 @@ def speed_alone(name: str, what: str, count: int) -> Any:
 def alone(name: str, what: str, count: int) -> int:
     spec = pools()[name]
     assert spec is not None
+    if what == "round_trips_one_cpu":
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # the workers inherit it
+        what = "round_trips"
     value = round_trips(spec, count) if what == "round_trips" else throughput(spec, count)
     print(json.dumps(value))
     return 0
@@ -303,11 +310,14 @@ def measure(sizes: dict[str, int]) -> dict[str, Any]:
                             "sizes": sizes, "machine": machine()}
     trips: dict[str, list[float]] = {name: [] for name in names}
     rates: dict[str, list[float]] = {name: [] for name in names}
+    pinned: dict[str, list[float]] = {name: [] for name in names}
     for turn in range(sizes["rounds"]):
         for name in names[turn % len(names):] + names[:turn % len(names)]:
             trips[name] += speed_alone(name, "round_trips", sizes["round_trips"])
+            pinned[name] += speed_alone(name, "round_trips_one_cpu", sizes["round_trips"])
             rates[name].append(speed_alone(name, "throughput", sizes["throughput_calls"]))
     data["round_trip_ms"], data["calls_per_s"] = trips, rates
+    data["round_trip_one_cpu_ms"] = pinned
     data["sigkill"] = {name: sigkill_mid_task(spec) for name, spec in available.items()}
     with tempfile.TemporaryDirectory() as scratch:
         data["hang"] = {name: never_returning_task(spec, Path(scratch))
@@ -327,25 +337,33 @@ def yes(value: bool) -> str:
 
 def table(data: dict[str, Any]) -> list[str]:
     trips, rates = data["round_trip_ms"], data["calls_per_s"]
+    pinned = data["round_trip_one_cpu_ms"]
     pebble = statistics.median(trips[PEBBLE]) if PEBBLE in trips else None
+    pebble_pinned = statistics.median(pinned[PEBBLE]) if PEBBLE in pinned else None
     ppe = statistics.median(rates[PPE])
-    lines = ["| pool | round trip, ms | × pebble | calls/s | × PPE | SIGKILL mid-task: "
-             "others failed, pool works after | never-returning task: outcome, worker / "
-             "child / setsid'd child gone |", "|---|---|---|---|---|---|---|"]
+    lines = ["| pool | round trip, ms | × pebble | … on one CPU, ms (× pebble) | calls/s | "
+             "× PPE | SIGKILL mid-task: others failed, pool works after | never-returning "
+             "task: outcome, worker / child / setsid'd child gone |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, present in data["pools"].items():
         if not present:
-            lines.append(f"| {name} | not installed | | | | | |")
+            lines.append(f"| {name} | not installed | | | | | | |")
             continue
         trip, rate = statistics.median(trips[name]), statistics.median(rates[name])
+        one_cpu = statistics.median(pinned[name])
         kill, hang = data["sigkill"][name], data["hang"][name]
         lines.append(
             f"| {name} | {trip:.3f} ({min(trips[name]):.3f}–{max(trips[name]):.3f}) | "
-            f"{f'{trip / pebble:.2f}×' if pebble else 'n/a'} | {rate:,.0f} | "
-            f"{rate / ppe:.2f}× | {kill['others_failed']} of {kill['of']}, "
+            f"{_times(trip, pebble)} | {one_cpu:.3f} ({_times(one_cpu, pebble_pinned)}) | "
+            f"{rate:,.0f} | {rate / ppe:.2f}× | {kill['others_failed']} of {kill['of']}, "
             f"{yes(kill['pool_works_after'])} | {hang['outcome']}: "
             f"{yes(hang['worker_gone'])} / {yes(hang['child_gone'])} / "
             f"{yes(hang['setsid_child_gone'])} |")
     return lines
+
+
+def _times(value: float, base: float | None) -> str:
+    return f"{value / base:.2f}×" if base else "n/a"
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -1,4 +1,4 @@
-"""11. `IsolatedPool` vs ProcessPoolExecutor, pebble and loky: benchmarks/pool.py, run with
+"""12. `IsolatedPool` vs ProcessPoolExecutor, pebble and loky: benchmarks/pool.py, run with
 the benchmark venv's python (which has pwsup, pebble and loky); its table as it prints it."""
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ def run(ctx: Context) -> Section:
     headers = [cell.strip() for cell in lines[0].strip("|").split("|")]
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
     return Section(
-        "11. Process pools: IsolatedPool, ProcessPoolExecutor, pebble, loky",
+        "12. Process pools: IsolatedPool, ProcessPoolExecutor, pebble, loky",
         "`benchmarks/pool.py` (also runnable on its own; see its docstring) with the "
         "benchmark venv's python: 2 warm workers each; round trip of a trivial call and "
         "throughput of 10,000 small calls, each pool alone in its own interpreter, in "
-        "rotated rounds; then a worker SIGKILLed mid-task and a task that never returns "
-        "(1 s timeout where the pool has one). Targets (pwsup): ≤ 0.5× pebble's round "
-        "trip, ≥ 1× ProcessPoolExecutor's throughput.", headers, rows)
+        "rotated rounds; the round trip again with the caller and its workers pinned to "
+        "one CPU (what is left without cross-CPU wake-ups); then a worker SIGKILLed "
+        "mid-task and a task that never returns (1 s timeout where the pool has one). "
+        "Targets (pwsup): ≤ 0.5× pebble's round trip, ≥ 1× ProcessPoolExecutor's "
+        "throughput.", headers, rows)
