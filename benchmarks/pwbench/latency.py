@@ -18,7 +18,8 @@ TERM_MAX_TARGET_MS = 1.0
 """SIGTERM → handler targets: the median, and the slowest of the runs."""
 SETTLE = 0.1
 """Seconds between the child's READY and SIGTERM, so the wrapper is idle in its wait."""
-ROWS = ("bare", "pwsup", "proc_wrapper", "dumb-init", "tini")
+ROWS = ("bare", "floor", "pwsup", "proc_wrapper", "dumb-init", "tini")
+"""`floor` is `floor_supervisor.py`: the least a supervisor in Python does on these paths."""
 
 
 @dataclass

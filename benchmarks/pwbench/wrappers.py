@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from pwbench.venv import LAUNCHER, Venv
+
+FLOOR_SCRIPT = Path(__file__).with_name("floor_supervisor.py")
 
 Argv = list[str]
 Env = dict[str, str]
@@ -45,6 +48,10 @@ def _proc_wrapper(exe: str, cmd: Sequence[str], opts: Options) -> tuple[Argv, En
     if opts.timeout is not None:
         env["PROC_WRAPPER_PROCESS_TIMEOUT_SECONDS"] = str(opts.timeout)
     return [exe, "--offline-mode", *cmd], env
+
+
+def _floor(exe: str, cmd: Sequence[str], opts: Options) -> tuple[Argv, Env]:
+    return [exe, str(FLOOR_SCRIPT), *cmd], {}
 
 
 def _dumb_init(exe: str, cmd: Sequence[str], opts: Options) -> tuple[Argv, Env]:
@@ -94,6 +101,7 @@ def discover(venv: Venv) -> dict[str, Wrapper]:
                 times_out=True),
         Wrapper("proc_wrapper", "proc_wrapper --offline-mode", str(venv.bin(LAUNCHER)),
                 _proc_wrapper, escalates=True, times_out=True),
+        Wrapper("floor", "floor: 30 lines of Python", str(venv.python), _floor),
         Wrapper("dumb-init", "dumb-init", str(venv.bin("dumb-init")), _dumb_init),
         Wrapper("tini", "tini --", _which("tini"), _tini),
         Wrapper("timeout", "coreutils timeout", _which("timeout"), _timeout, times_out=True),
