@@ -331,6 +331,28 @@ def test_per_call_timeout_and_other_tasks_unaffected() -> None:
         assert isinstance(slow.result(EVENT_TIMEOUT), int)
 
 
+def test_a_thread_waiting_for_a_result_sleeps_after_a_brief_spin() -> None:
+    """result() polls the reply pipe for SPIN (50 µs) before it sleeps: waiting half a second
+    for a task costs the waiting thread milliseconds of CPU time, not the half second."""
+    with channel() as (r, w), IsolatedPool(1) as pool:
+        pool.submit(pid).result(EVENT_TIMEOUT)  # a warm worker, so the task goes straight to it
+        future = pool.submit(wait_for_byte, r)
+        used: list[float] = []
+
+        def wait() -> None:
+            start = time.thread_time()
+            future.result(EVENT_TIMEOUT)
+            used.append(time.thread_time() - start)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(0.5)  # the scenario: a task that takes half a second
+        os.write(w, b"x")
+        waiter.join(EVENT_TIMEOUT)
+        assert len(used) == 1
+        assert used[0] < 0.1
+
+
 # -- recycling ---------------------------------------------------------------------------------
 
 

@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from pwsup.embedded.pool_handle import Item, PoolWorker
 
 _ALL_SIGNALS = signal.valid_signals()
+SPIN = 50e-6
+"""Seconds a thread waiting for a result polls the reply pipe before it sleeps
+(`_poll_spinning_first`)."""
 
 
 class Manager(Dispatch):
@@ -150,7 +153,7 @@ class Manager(Dispatch):
             poller.register(cast("int", worker.wakeup), select.POLLIN)
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                ready = poller.poll(None if left is None else math.ceil(left * 1000))
+                ready = _poll_spinning_first(poller, left)
             finally:
                 more = self._take_answers(worker)
             if not ready or not more:
@@ -344,6 +347,25 @@ class Manager(Dispatch):
         for item in items:
             if item.running or item.future.set_running_or_notify_cancel():
                 item.future.set_exception(error)
+
+
+def _poll_spinning_first(poller: select.poll, timeout: float | None) -> list[tuple[int, int]]:
+    """`poller.poll(timeout)`, but polling without sleeping for the first `SPIN` seconds.
+
+    A trivial task's answer comes back within tens of microseconds, and a thread that went
+    to sleep takes about as long again to be woken on another CPU (on a small VM, the idle
+    vCPU itself must be woken): measured on 2 vCPUs, a trivial call's round trip drops from
+    0.10 to 0.06 ms. A longer task costs the waiting thread `SPIN` of CPU time once, and
+    each `poll(0)` lets the caller's other threads have the GIL."""
+    ready = poller.poll(0)
+    if not ready:
+        end = time.perf_counter() + min(SPIN, timeout if timeout is not None else SPIN)
+        while not ready and time.perf_counter() < end:
+            ready = poller.poll(0)
+    if not ready:
+        left = None if timeout is None else max(0.0, timeout - SPIN)
+        ready = poller.poll(None if left is None else math.ceil(left * 1000))
+    return ready
 
 
 def _end_and_settle(worker: PoolWorker, grace: float, running: Item | None, why: str) -> None:
