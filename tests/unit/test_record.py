@@ -89,7 +89,7 @@ def test_neither_the_parent_nor_the_reporter_imports_dataclasses() -> None:
     """The point of `Record`: measured per supervised service, `dataclasses` and the
     `inspect` it imports cost 1.3 MiB in the parent (the messages) and 0.9 MiB in the
     reporter. A fresh interpreter imports the parent's modules, then the reporter with its
-    API sink. (From Python 3.13 on, urllib3's `importlib.metadata` imports `inspect` in the
+    API sink. (From Python 3.12 on, urllib3's `importlib.metadata` imports `inspect` in the
     reporter anyway; the parent stays without it.)"""
     code = textwrap.dedent("""
         import json, sys
@@ -106,5 +106,5 @@ def test_neither_the_parent_nor_the_reporter_imports_dataclasses() -> None:
     assert {"dataclasses", "inspect"} & parent == set()
     assert "requests" in reporter
     assert "dataclasses" not in reporter
-    if sys.version_info < (3, 13):
+    if sys.version_info < (3, 12):
         assert "inspect" not in reporter
