@@ -371,7 +371,19 @@ def test_lambda_handler_example_runs_offline() -> None:
     assert result == {"exported": 2, "batch": "default"}
 
 
-@pytest.mark.usefixtures("offline")
+@pytest.fixture
+def signal_handlers_kept() -> Iterator[None]:
+    """The job example installs SIGTERM and SIGINT handlers, as a job does; in this process
+    they would outlive the test (a later Ctrl-C test would find its SIGINT swallowed)."""
+    import signal
+
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for signum, handler in kept.items():
+        signal.signal(signum, handler)
+
+
+@pytest.mark.usefixtures("offline", "signal_handlers_kept")
 def test_job_example_runs_and_fails_as_asked(capsys: pytest.CaptureFixture[str]) -> None:
     job = _import(EXAMPLES / "job.py")
     assert job.main(["--items", "2", "--delay", "0"]) == 0
