@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from typing import TYPE_CHECKING
 
 import pytest
@@ -129,6 +130,38 @@ def test_a_keeper_killed_by_hand_is_replaced_at_the_next_call() -> None:
     assert second is not None
     assert second.pid != first.pid
     keeper.close()
+
+
+def test_a_child_another_thread_forks_meanwhile_does_not_keep_the_pipe() -> None:
+    """While one thread forks a worker (the pipe handed to that child), a child another
+    thread forks closes its copy all the same: it would hide the caller's death."""
+    from pwsup.embedded import keeper
+
+    report_r, report_w = os.pipe()
+
+    def fork_a_child(write_fd: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the child: is the keeper's write end still open here?
+            try:
+                os.fstat(write_fd)
+                os.write(report_w, b"kept")
+            except OSError:
+                os.write(report_w, b"closed")
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+
+    try:
+        with keeper.handing_off() as write_fd:  # as a worker's fork is about to happen
+            assert write_fd is not None
+            other = threading.Thread(target=fork_a_child, args=(write_fd,))
+            other.start()
+            other.join()
+        assert os.read(report_r, 16) == b"closed"
+    finally:
+        os.close(report_r)
+        os.close(report_w)
+        keeper.close()
 
 
 POOL_CALLER = f"""

@@ -29,8 +29,9 @@ Why a process of its own, and why this shape:
   is gone that memory is freed when the keeper exits, at most a grace period later.
 - **Its own session**: a Ctrl-C or SIGHUP for the caller's terminal is not for it.
 - A keeper that dies (killed by hand) is noticed at the next write (EPIPE) and replaced at
-  the next call; a child the caller forks (not a worker) closes its copy of the pipe
-  (`os.register_at_fork`), so only the caller's death is what the keeper waits for.
+  the next call; a child the caller forks (not a worker, also while another thread is
+  forking one) closes its copy of the pipe (`os.register_at_fork`), so only the caller's
+  death is what the keeper waits for.
 """
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ class _Keeper:
 
 _keeper: _Keeper | None = None
 _lock = threading.Lock()
-_handing_off = False
-"""True while a worker is being forked: that child keeps its copy of the pipe to register
-on; every other child of the caller closes it."""
+_handing_off: int | None = None
+"""The thread forking a worker, while it does: the child of that fork keeps its copy of the
+pipe to register on; every other child of the caller closes it, also one another thread
+forks meanwhile (a fork's child runs on in the thread that forked, with the same ident)."""
 
 
 # -- the caller's side --------------------------------------------------------------------------
@@ -83,11 +85,11 @@ def handing_off() -> Iterator[int | None]:
     global _handing_off
     with _lock:
         fd = _started()
-        _handing_off = True
+        _handing_off = threading.get_ident()
         try:
             yield fd
         finally:
-            _handing_off = False
+            _handing_off = None
 
 
 def withdraw(cookie: str) -> None:
@@ -144,11 +146,11 @@ def _forget(keeper: _Keeper) -> None:
 def _after_fork_in_child() -> None:
     """A child of the caller is not the caller: unless it is a worker being handed the
     pipe, it closes its copy, and starts a keeper of its own if it ever calls run_isolated."""
-    global _keeper, _lock
+    global _keeper, _lock, _handing_off
     _lock = threading.Lock()
-    if _keeper is not None and not _handing_off:
+    if _keeper is not None and _handing_off != threading.get_ident():
         procs.close_quietly(_keeper.write_fd)
-    _keeper = None  # a worker's copy is closed by `register`
+    _keeper, _handing_off = None, None  # a worker's copy is closed by `register`
 
 
 def close() -> None:
