@@ -7,12 +7,10 @@ are printed and pwsup exits 78 without starting the command (or a reporter).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from pwsup import exitcodes
-from pwsup.config.loader import load, needs_resolution
-from pwsup.config.log import make_log
-from pwsup.util.log import DEBUG, Log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,10 +20,14 @@ if TYPE_CHECKING:
     from pwsup.config.loader import Loaded
     from pwsup.config.params import Params
     from pwsup.supervisor.resolver import Resolved
+    from pwsup.util.log import Log
 
 
 def _load(argv: Sequence[str], environ: Mapping[str, str],
           secrets: Sequence[str] = ()) -> tuple[Loaded, Log]:
+    from pwsup.config.loader import load
+    from pwsup.config.log import make_log
+
     loaded = load(argv, environ)
     log = make_log(loaded.params)
     for secret in secrets:
@@ -38,6 +40,9 @@ def _load(argv: Sequence[str], environ: Mapping[str, str],
 
 
 def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    from pwsup.config.loader import needs_resolution
+    from pwsup.util.log import DEBUG
+
     loaded, log = _load(argv, environ)
     if loaded.params is None:
         log.error("nothing was started (exit code 78)")
@@ -79,14 +84,16 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved | int:
     """Resolve secrets in a resolver process; pwsup's exit code (after logging why) if the
     run must not start: 78 when they cannot be resolved, 71 when no resolver can be
-    started, 128+N when signal N stops pwsup meanwhile (the resolver is killed at once)."""
-    import signal
-
+    started, 128+N when signal N stops pwsup meanwhile (the resolver is killed at once).
+    An ignored SIGCHLD (inherited) is set to the default meanwhile, so the resolver is
+    pwsup's to reap; the command still gets it ignored."""
     from pwsup.supervisor.forking import ForkError
     from pwsup.supervisor.resolver import Stopped, resolve_in_child
     from pwsup.supervisor.signals import StopWatch, signal_name
 
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    sigchld_ignored = signal.getsignal(signal.SIGCHLD) is signal.SIG_IGN
+    if sigchld_ignored:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
         with StopWatch() as stops:
             resolved = resolve_in_child(params, environ, stops)
@@ -97,11 +104,17 @@ def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved |
     except ForkError as e:
         log.error(f"{e}; nothing was started")
         return exitcodes.OS_ERROR
+    except OSError as e:  # out of file descriptors for the resolver's pipe
+        log.error(f"pwsup could not set itself up: {e.strerror or e}; nothing was started")
+        return exitcodes.OS_ERROR
     except (RuntimeError, ValueError, KeyError) as e:
         log.error(f"secrets could not be resolved: {e}; nothing was started")
         _remove([path for path in (params.env_output_filename, params.config_output_filename)
                  if path])  # the answer naming what was written is lost: these may be
         return exitcodes.CONFIG
+    finally:
+        if sigchld_ignored:
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     for secret in resolved.secrets:
         log.add_secret(secret)
     for failure in resolved.failures:
@@ -124,6 +137,7 @@ def _remove(paths: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
+    _quiet_ctrl_c()
     _guard_standard_fds()
     code = run(sys.argv[1:] if argv is None else argv, os.environ)
     for stream in (sys.stdout, sys.stderr):
@@ -146,6 +160,17 @@ def _guard_standard_fds() -> None:
             os.fstat(fd)
         except OSError:
             null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
-            if null != fd:
+            if null == fd:
+                os.set_inheritable(fd, True)  # the command's too, not closed at its exec
+            else:
                 os.dup2(null, fd)
                 os.close(null)
+
+
+def _quiet_ctrl_c() -> None:
+    """Until the supervisor installs its handlers, a Ctrl-C ends pwsup as it ends any
+    program (killed by SIGINT: 130 to a shell), not with a KeyboardInterrupt traceback from
+    whatever pwsup was loading. Nothing has started yet; a resolver, if any, is then
+    stopped by `StopWatch`. A SIGINT that was ignored stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -1053,15 +1053,15 @@ FD_LIMITS = (5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 20)
 """Below 5 the interpreter itself cannot start."""
 
 
-def fd_sweep(c: Chaos, online: bool) -> None:
+def fd_sweep(c: Chaos, online: bool, extra: Sequence[str] = ()) -> None:
     """pwsup under RLIMIT_NOFILE = 5 ... 20. At every limit it must either run the command
     (exit 0) or refuse with a clear message before starting it — never a traceback, never
     a hang, never a command left behind. pwsup is started with SIGTERM ignored, so the
     command inherits that and outlives a pwsup that dies on it (PDEATHSIG is SIGTERM)."""
     problems: list[str] = []
-    options: list[str] = []
+    options = list(extra)
     if online:  # what takes descriptors in the reporter: status listener, log capture
-        options = ["--enable-status-update-listener", "--status-update-socket-port",
+        options += ["--enable-status-update-listener", "--status-update-socket-port",
                    str(free_port(socket.SOCK_DGRAM)), "--num-log-lines-sent-on-success", "5"]
     for limit in FD_LIMITS:
         if online and c.api is not None:
@@ -1107,6 +1107,17 @@ def _creation_fd(c: Chaos) -> None:
     c.start(c.options(), child("--linger", "0"), via=["--nofile", "20"])
     c.check(Expect(0, DELIVERED, "SUCCEEDED"))  # every invariant, at the largest limit
     fd_sweep(c, online=True)
+
+
+@case("resolution", "fd_exhaustion", "the resolver's pipe and process (a FILE and a PLAIN "
+      "location): at each limit the command runs, or pwsup refuses clearly before starting "
+      "it; no traceback")
+def _resolution_fd(c: Chaos) -> None:
+    c.plain_secret()
+    resolving = ["--env", f"FILE:{c.secret_file()}"]
+    c.start([*c.options(), *resolving], child("--linger", "0"), via=["--nofile", "20"])
+    c.check(Expect(0))  # every invariant, on a run at the sweep's largest limit
+    fd_sweep(c, online=False, extra=resolving)
 
 
 # == child start ===================================================================================
@@ -1873,9 +1884,10 @@ _na([p for p in _PWSUP_PHASES if p != "running"], ("status_port_taken",), "the l
 _na([p for p in _PWSUP_PHASES if p not in ("resolution", "start")], ("disk_full",),
     "pwsup writes files only at start-up: the resolver's output files (resolution) and the "
     "input file (start)")
-_na([p for p in _PWSUP_PHASES if p not in ("start", "creation")], ("fd_exhaustion",),
-    "descriptors are allocated at start-up: the sweeps (start: offline, creation: online) "
-    "apply the limit from pwsup's first instruction")
+_na([p for p in _PWSUP_PHASES if p not in ("resolution", "start", "creation")],
+    ("fd_exhaustion",),
+    "descriptors are allocated at start-up: the sweeps (resolution: with secrets, start: "
+    "offline, creation: online) apply the limit from pwsup's first instruction")
 _na([p for p in _PWSUP_PHASES if p != "resolution"], ("AWS_unreachable",), "secrets are "
     "fetched only at resolution (the --config-ttl refresh before a retry is the same "
     "resolver: retry-SIGKILL_resolver covers its failure)")

@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -117,6 +118,26 @@ def test_stderr_closed_or_on_a_full_disk_keeps_the_exit_status(code: int) -> Non
         ["sh", "-c", f'exec 2>&-; exec "$0" -- sh -c "{failing}"', PWSUP], env=clean_env(),
         stdout=subprocess.DEVNULL, timeout=20, check=False)
     assert closed.returncode == code
+
+
+READ_LINK = ("import os, sys; "
+             "print(os.readlink(f'/proc/self/fd/{sys.argv[1]}'), file=open(sys.argv[2], 'w'))")
+"""Writes what the descriptor argv[1] is into the file argv[2]."""
+
+
+@pytest.mark.parametrize("fd", [0, 1, 2])
+def test_a_closed_standard_descriptor_reaches_the_command_as_dev_null(
+        fd: int, tmp_path: Path) -> None:
+    """pwsup gives a closed stdin, stdout or stderr /dev/null, and so does the command: a file
+    it opens does not take that number (where its `echo` or its log lines would then go)."""
+    out = tmp_path / "fd"
+    done = subprocess.run(
+        ["sh", "-c", f'exec {fd}<&-; exec "$@"', "sh",
+         PWSUP, "--", sys.executable, "-c", READ_LINK, str(fd), str(out)],
+        env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, timeout=20, check=False)
+    assert done.returncode == 0
+    assert out.read_text().strip() == os.devnull
 
 
 def test_a_broken_pipe_on_stderr_keeps_the_exit_status() -> None:

@@ -87,6 +87,26 @@ def test_command_starts_with_the_signal_mask_and_ignored_signals_pwsup_was_given
     assert state["SigIgn"] & SETTABLE - RESET_BY_DESIGN == {int(s) for s in ignored}, result
 
 
+def test_the_signal_state_is_kept_across_secret_resolution(env: dict[str, str]) -> None:
+    """With secrets to resolve first (a resolver process, SIGINT's and SIGCHLD's handling
+    changed meanwhile), an ignored SIGINT and SIGCHLD still reach the command ignored, and
+    an ignored SIGCHLD does not cost pwsup its resolver's answer (it reaps it itself)."""
+    blocked = {signal.SIGUSR1}
+    ignored = {signal.SIGINT, signal.SIGQUIT, signal.SIGCHLD}
+    show = python_cmd(SHOW_SIGNAL_STATE + """
+    import os
+    print(os.environ["RESOLVED"])
+    """)
+    result = run(launcher_cmd(blocked, ignored, *pwsup_cmd(show)),
+                 {**env, "RESOLVED_FOR_PROC_WRAPPER_TO_RESOLVE": "PLAIN:yes"})
+    assert result.returncode == 0, result
+    assert "Traceback" not in result.stderr, result
+    assert result.stdout.splitlines()[-1] == "yes", result
+    state = signal_sets("\n".join(result.stdout.splitlines()[:-1]))
+    assert state["SigBlk"] == {int(s) for s in blocked}, result
+    assert state["SigIgn"] & SETTABLE - RESET_BY_DESIGN == {int(s) for s in ignored}, result
+
+
 def test_sigpipe_and_sigxfsz_are_reset_to_default_for_the_command(env: dict[str, str]) -> None:
     """Ignored SIGPIPE/SIGXFSZ (as any Python launcher passes them on) are not inherited."""
     blocked: set[int] = set()

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import procs
 from helpers.bounds import SLACK
-from helpers.runner import print_signals_cmd, pwsup_cmd
+from helpers.runner import clean_env, print_signals_cmd, pwsup_cmd, python_cmd, run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -199,3 +199,25 @@ def test_no_process_group_termination_forwards_to_the_command_only(
         assert pwsup.wait() == 0, pwsup.describe()
         assert f"forked {signum.name}" not in pwsup.lines(), pwsup.describe()
     assert not forked.alive()
+
+
+CTRL_C_WHILE_LOADING = """
+    import os, signal
+    from pwsup import cli
+    from pwsup.config import loader
+
+    def load(*args):  # the Ctrl-C lands while the options are being read
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_load(*args)
+
+    real_load, loader.load = loader.load, load
+    cli.main(["--", "true"])
+    """
+
+
+def test_ctrl_c_before_the_supervisor_starts_ends_pwsup_quietly() -> None:
+    """A Ctrl-C while pwsup still reads its options ends it as it ends any program (killed
+    by SIGINT: 130 to a shell), not with a KeyboardInterrupt traceback."""
+    result = run(python_cmd(CTRL_C_WHILE_LOADING), clean_env())
+    assert result.returncode == -signal.SIGINT, result
+    assert result.stderr == "", result

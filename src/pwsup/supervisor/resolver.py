@@ -161,7 +161,10 @@ def resolve_in_child(params: Params, environ: Mapping[str, str],
             process.kill()
             raise Stopped(signum)
     if not process.overflow:  # else killed and reaped already
-        os.waitpid(process.pid, 0)
+        try:
+            os.waitpid(process.pid, 0)
+        except ChildProcessError:
+            pass  # reaped by the kernel: the caller has SIGCHLD set to SIG_IGN
     return process.result()
 
 
