@@ -12,6 +12,7 @@ import pytest
 
 from pwsup.api.body import start_body, task_object, whole
 from pwsup.api.policy import (
+    RETRY_AFTER_FLOOR,
     Decision,
     Kind,
     Outcome,
@@ -195,11 +196,25 @@ def test_from_params() -> None:
 def test_retry_after_forms() -> None:
     """Retry-After is seconds or an HTTP date; junk is ignored; long waits are capped."""
     assert retry_after_seconds(http_date(30), now=NOW) == pytest.approx(30, abs=1)
-    assert retry_after_seconds(http_date(-30), now=NOW) == 0
     assert retry_after_seconds("1.5", now=NOW) == 1.5
     assert retry_after_seconds("junk", now=NOW) is None
     assert retry_after_seconds(None, now=NOW) is None
     assert retry_after_seconds("99999", now=NOW) == 600
+    assert retry_after_seconds("inf", now=NOW) == 600
+
+
+@pytest.mark.parametrize("value", ["-5", "nan", "-inf", http_date(-30)])
+def test_a_retry_after_that_is_no_delay_gives_the_retry_delay(value: str) -> None:
+    """Negative, NaN, or a date already past (a server clock behind pwsup's): not a delay,
+    so the retry delay applies rather than a retry at once, over and over."""
+    assert retry_after_seconds(value, now=NOW) is None
+    assert early(Kind.START, Outcome(503, retry_after=value)).delay == 7
+
+
+def test_retry_after_zero_waits_the_floor() -> None:
+    """`Retry-After: 0` means at once; pwsup still sends at most ten requests a second."""
+    assert retry_after_seconds("0", now=NOW) == RETRY_AFTER_FLOOR == 0.1
+    assert early(Kind.UPDATE, Outcome(429, retry_after="0")).delay == 0.1
 
 
 def test_whole_seconds() -> None:

@@ -24,6 +24,7 @@ the caller reads the clocks and does the waiting.
 from __future__ import annotations
 
 import enum
+import math
 from typing import TYPE_CHECKING
 
 from pwsup.util.record import Record, replace
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 RETRY_AFTER_CAP = 600.0
 """A longer Retry-After is waited only this long: a server's mistake must not stall a run."""
+RETRY_AFTER_FLOOR = 0.1
+"""A shorter one (`Retry-After: 0`) is waited this long: whatever a server answers, pwsup
+sends at most ten requests a second, each logged."""
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 
@@ -79,21 +83,30 @@ class Decision(Record):
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
     """Parse a Retry-After header: delta seconds or an HTTP date (measured from `now`, a
-    wall-clock time). None if absent or unreadable."""
+    wall-clock time), between RETRY_AFTER_FLOOR and RETRY_AFTER_CAP. None (so the retry
+    delay applies) if absent or unreadable, negative, or a date already past: a server
+    whose clock is behind pwsup's would otherwise be asked again at once, over and over."""
     if value is None or not value.strip():
         return None
     text = value.strip()
     try:
-        return max(0.0, min(float(text), RETRY_AFTER_CAP))
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = _seconds_until(text, now)
+        if seconds is None or seconds <= 0:
+            return None
+    if math.isnan(seconds) or seconds < 0:  # not a delay
+        return None
+    return max(RETRY_AFTER_FLOOR, min(seconds, RETRY_AFTER_CAP))
+
+
+def _seconds_until(date: str, now: float) -> float | None:
     from email.utils import parsedate_to_datetime
 
     try:
-        when = parsedate_to_datetime(text).timestamp()
-    except (TypeError, ValueError, IndexError):
+        return parsedate_to_datetime(date).timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, min(when - now, RETRY_AFTER_CAP))
 
 
 def decide(kind: Kind, outcome: Outcome, *, retry_delay: float, conflict_delay: float,
