@@ -92,9 +92,10 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     try:
         seconds = float(text)
     except ValueError:
-        seconds = _seconds_until(text, now)
-        if seconds is None or seconds <= 0:
+        until = _seconds_until(text, now)
+        if until is None or until <= 0:
             return None
+        seconds = until
     if math.isnan(seconds) or seconds < 0:  # not a delay
         return None
     return max(RETRY_AFTER_FLOOR, min(seconds, RETRY_AFTER_CAP))

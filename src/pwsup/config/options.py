@@ -60,12 +60,59 @@ class Url(Kind):
 
     def parse(self, text: str) -> object:
         url = text.strip().rstrip("/") if self.strip_slash else text.strip()
-        if not url.startswith(("http://", "https://")) or len(url.split("//", 1)[1]) == 0:
-            raise ValueError(f"expected an http:// or https:// URL, got {text!r}")
+        problem = _url_problem(text.strip())
+        if problem:
+            raise ValueError(f"expected an http:// or https:// URL, got {text!r} ({problem})")
         return url
 
     def doc(self) -> str:
         return "http(s) URL"
+
+
+def _url_problem(url: str) -> str | None:
+    """What makes `url` unusable as an http(s) URL, checked here rather than by every request
+    failing (and being retried as a network error until the run gives up). By hand, not
+    with urllib.parse: the parent's start-up does not import `re`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return "it must start with http:// or https://"
+    if any(char <= " " or char == "\x7f" for char in url):
+        return "a space or a control character"
+    authority = rest
+    for end in "/?#":
+        authority = authority.partition(end)[0]
+    host = authority.rpartition("@")[2]
+    if host.startswith("["):
+        inside, bracket, port = host[1:].partition("]")
+        if not bracket or not inside:
+            return "an IPv6 host without its closing ]"
+        if port and not port.startswith(":"):
+            return "text after the IPv6 host"
+        port = port[1:]
+    else:
+        host, _, port = host.partition(":")
+        if not host:
+            return "no host"
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535):
+        return "the port must be a number from 1 to 65535"
+    return None
+
+
+class EnvName(Kind):
+    """The name of an environment variable pwsup sets for the command: without `=` (which
+    would end the name) and NUL, or the command could not even be started."""
+
+    def metavar(self) -> str:
+        return "NAME"
+
+    def parse(self, text: str) -> object:
+        for char in "=\0":
+            if char in text:
+                raise ValueError(f"a variable name cannot contain {char!r}, got {text!r}")
+        return text
+
+    def doc(self) -> str:
+        return "variable name"
 
 
 class Token(Kind):
@@ -301,15 +348,22 @@ class JsonObject(Kind):
         import json
 
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_constant=_no_constant)
         except ValueError as e:
             raise ValueError(f"expected a JSON object, but it is not valid JSON ({e})") from None
+        except RecursionError:
+            raise ValueError("expected a JSON object, but it is nested too deeply") from None
         if not isinstance(value, dict):
             raise ValueError(f"expected a JSON object, got a JSON {type(value).__name__}")
         return value
 
     def doc(self) -> str:
         return "JSON object"
+
+
+def _no_constant(name: str) -> object:
+    """NaN and ±Infinity are not JSON: the server would refuse the request carrying them."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 class Locations(Kind):

@@ -21,6 +21,7 @@ from pwsup.config.options import (
     Argv,
     Boolean,
     Choice,
+    EnvName,
     Integer,
     JsonObject,
     Kind,
@@ -256,7 +257,7 @@ class Params:
         None, "-i", "--input-value", env="INPUT_VALUE",
         help="Input value given to the command.")
     input_env_var_name: str | None = _io(
-        None, "--input-env-var-name", env="INPUT_ENV_VAR_NAME",
+        None, "--input-env-var-name", env="INPUT_ENV_VAR_NAME", kind=EnvName(),
         help="Environment variable the command receives the input in.")
     input_filename: str | None = _io(
         None, "--input-filename", env="INPUT_FILENAME",
@@ -439,7 +440,7 @@ class Params:
         help="Suffix marking configuration keys to resolve.")
     env_var_name_for_config: str | None = _secrets(
         "TASK_CONFIG", "--env-var-name-for-config", env="ENV_VAR_NAME_FOR_CONFIG",
-        help="Variable the command receives the resolved configuration in, as JSON.")
+        kind=EnvName(), help="Variable the command receives the resolved configuration in, as JSON.")
     config_property_name_for_env: str | None = _secrets(
         "ENV", "--config-property-name-for-env", env="CONFIG_PROPERTY_NAME_FOR_ENV",
         help="Configuration key that receives the resolved environment (embedded mode).")
