@@ -7,10 +7,10 @@ are printed and pwsup exits 78 without starting the command (or a reporter).
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 from pwsup import exitcodes
+from pwsup.util.rawsignal import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved |
     from pwsup.supervisor.resolver import Stopped, resolve_in_child
     from pwsup.supervisor.signals import StopWatch, signal_name
 
-    sigchld_ignored = signal.getsignal(signal.SIGCHLD) is signal.SIG_IGN
+    sigchld_ignored = signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN
     if sigchld_ignored:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:

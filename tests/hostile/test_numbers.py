@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from helpers.runner import pwsup_cmd, run
 from pwsup.config.loader import load
-from pwsup.config.options import MAX_INTEGER, MAX_SECONDS, Integer, Probability, Seconds, Size
+from pwsup.config.numbers import MAX_INTEGER, MAX_SECONDS, Integer, Probability, Seconds, Size
 from pwsup.config.params import option_specs
 
 pytestmark = pytest.mark.hostile

@@ -125,6 +125,20 @@ ROW = {"uuid": "u1", "status": "RUNNING", "started_at": "2026-01-02T03:04:05.123
        "task": {"uuid": "t1", "name": TASK}, "hostname": "h1", "process_command": "run it"}
 
 
+@pytest.mark.parametrize("uuid", ["../../etc/passwd", "x\n\u001b[31mforged", "a" * 101, "a/b"])
+def test_an_execution_uuid_pwsup_cannot_use_is_not_used(
+        api: FakeCloudReactor, start: Callable[..., Running], uuid: str) -> None:
+    """A uuid in the start answer that is not one (a path, a line break, a terminal escape,
+    over 100 characters) never reaches a request path nor the command's environment: the
+    command runs unreported, and the log says why."""
+    api.script("POST", TASK_EXECUTIONS_PATH, Respond(201, body={"uuid": uuid}))
+    run = _run(start, api)
+    assert run.wait(EXIT_TIMEOUT) == 0, run.describe()
+    assert "uuid None" in run.stdout, run.describe()
+    assert "execution uuid pwsup cannot use" in run.stderr, run.describe()
+    assert [r.method for r in api.requests] == ["POST"], run.describe()
+
+
 def test_only_our_own_execution_matches() -> None:
     assert find_ours({"results": [ROW]}, SENT) == ROW
     assert find_ours([ROW], SENT) == ROW

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pwsup.config import numbers as n
 from pwsup.config import options as k
 from pwsup.config.loader import load, split_argv
 from pwsup.config.params import Params, option_specs
@@ -22,14 +23,14 @@ def sample(name: str, spec: k.Spec, tmp: Path) -> tuple[str, object]:
     if isinstance(kind, k.Boolean):
         flipped = not bool(spec.default)
         return ("TRUE" if flipped else "FALSE"), flipped
-    if isinstance(kind, k.Integer):
+    if isinstance(kind, n.Integer):
         value = max(kind.minimum or 0, 3) if kind.maximum is None else kind.minimum or 1
         return str(value), value
-    if isinstance(kind, k.Seconds):
+    if isinstance(kind, n.Seconds):
         return "2.5", 2.5
-    if isinstance(kind, k.Probability):
+    if isinstance(kind, n.Probability):
         return "0.5", 0.5
-    if isinstance(kind, k.Size):
+    if isinstance(kind, n.Size):
         return "1.5G", 3 << 29
     if isinstance(kind, k.Choice):
         return kind.choices[-1].lower(), kind.choices[-1]
@@ -42,6 +43,10 @@ def sample(name: str, spec: k.Spec, tmp: Path) -> tuple[str, object]:
     if isinstance(kind, k.Url):
         return "http://127.0.0.1:9/", ("http://127.0.0.1:9" if kind.strip_slash
                                        else "http://127.0.0.1:9/")
+    if isinstance(kind, k.ExecutionUuid):
+        return "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    if isinstance(kind, k.EnvName):
+        return "SAMPLE_NAME", "SAMPLE_NAME"
     return "sample text", "sample text"
 
 

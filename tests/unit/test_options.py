@@ -5,14 +5,12 @@ from __future__ import annotations
 import pytest
 
 from pwsup.config.loader import load
+from pwsup.config.numbers import Integer, Probability, Seconds
 from pwsup.config.options import (
     Boolean,
     Choice,
-    Integer,
     JsonObject,
     Locations,
-    Probability,
-    Seconds,
     Url,
     split_escaped,
 )

@@ -1,7 +1,8 @@
 """Configuration: from the option table to one validated, read-only `Params`.
 
 ```
-options.py   the kinds of option (Spec, parsers) the table is written in
+options.py   the kinds of option (Spec, text/JSON/URL parsers) the table is written in
+numbers.py   the numeric kinds: counts, durations, sizes, probabilities, and their bounds
 params.py    the option table itself: the `Params` class body, one line per option
 argv.py      argparse from the table: pwsup's command line and --help
 loader.py    layering: defaults ← argv ← PROC_WRAPPER_*/PWSUP_* env ← resolved config;

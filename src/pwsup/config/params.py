@@ -17,18 +17,16 @@ Precedence, lowest to highest: the default, then the command line, then the envi
 
 from __future__ import annotations
 
+from pwsup.config.numbers import Integer, Probability, Seconds, Size
 from pwsup.config.options import (
     Argv,
     Boolean,
     Choice,
     EnvName,
-    Integer,
+    ExecutionUuid,
     JsonObject,
     Kind,
     Locations,
-    Probability,
-    Seconds,
-    Size,
     Spec,
     Text,
     Token,
@@ -129,7 +127,7 @@ class Params:
         False, "--force-task-active", cli="set_true", kind=BOOL,
         help="Mark an auto-created Task active, so the server may schedule and start it.")
     task_execution_uuid: str | None = _task(
-        None, "--task-execution-uuid", env="TASK_EXECUTION_UUID",
+        None, "--task-execution-uuid", env="TASK_EXECUTION_UUID", kind=ExecutionUuid(),
         help="UUID of a Task Execution the server already created; pwsup attaches to it.")
     task_version_number: int | None = _task(
         None, "--task-version-number", env="TASK_VERSION_NUMBER", kind=Integer(minimum=0),

@@ -30,6 +30,7 @@ from urllib.parse import quote
 from pwsup.api.adopt import find_ours, lookup_path
 from pwsup.api.client import ApiClient
 from pwsup.api.policy import Decision, Kind, Outcome, RetryPolicy, Verdict
+from pwsup.config.options import ExecutionUuid
 from pwsup.exitcodes import FAILURE, NOPERM, TEMPFAIL
 from pwsup.ipc import messages as m
 from pwsup.runtime import MetadataCache
@@ -142,7 +143,7 @@ class ApiSink(Sink):
         for note in notes:
             self.log.info(note)
         if p.task_execution_uuid:
-            method, path = "PATCH", f"{EXECUTIONS}{quote(p.task_execution_uuid)}/"
+            method, path = "PATCH", f"{EXECUTIONS}{quote(p.task_execution_uuid, safe='')}/"
         else:
             method, path = "POST", EXECUTIONS
         self.start_call = self.calls.start(
@@ -171,11 +172,12 @@ class ApiSink(Sink):
     def _started(self, outcome: Outcome) -> None:
         body = outcome.body if isinstance(outcome.body, dict) else {}
         uuid = self.params.task_execution_uuid or body.get("uuid")
-        if not isinstance(uuid, str) or not uuid:
+        problem = _uuid_problem(uuid)
+        if problem:
             assert self.start_call is not None
-            self._start_failed(self.start_call, Decision(
-                Verdict.GIVE_UP, reason="the server's answer has no execution uuid"))
+            self._start_failed(self.start_call, Decision(Verdict.GIVE_UP, reason=problem))
             return
+        assert isinstance(uuid, str)
         self.uuid = self.seed.execution_uuid = uuid
         self.log.execution_uuid = uuid
         self.log.info(f"Task Execution {uuid} started")
@@ -280,3 +282,14 @@ def _should_report_late(p: Params, status: str) -> bool:
     probability = (p.api_timeout_report_probability if status == "TERMINATED_AFTER_TIME_OUT"
                    else p.api_failure_report_probability)
     return bool(random.random() < probability)
+
+
+def _uuid_problem(uuid: object) -> str | None:
+    """Why the server's execution uuid cannot be used, if it cannot (see ExecutionUuid)."""
+    if not isinstance(uuid, str) or not uuid:
+        return "the server's answer has no execution uuid"
+    try:
+        ExecutionUuid().parse(uuid)
+    except ValueError as e:
+        return f"the server's answer has an execution uuid pwsup cannot use: {e}"
+    return None

@@ -42,7 +42,7 @@ METADATA = "other_runtime_metadata"
 
 def execution_path(uuid: str) -> str:
     """Where updates of one execution go (the server need not echo the execution back)."""
-    return f"{EXECUTIONS}{quote(uuid)}/?content=false"
+    return f"{EXECUTIONS}{quote(uuid, safe='')}/?content=false"  # one path segment, always
 
 
 class RunningUpdates:
