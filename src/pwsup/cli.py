@@ -152,18 +152,17 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def _guard_standard_fds() -> None:
-    """Give a closed stdin, stdout or stderr /dev/null. Otherwise the first pipe pwsup
-    makes would take its number, and log lines meant for stderr would be written into a
-    pipe between pwsup's own processes."""
+    """Give a closed stdin, stdout or stderr /dev/null, for pwsup only. Otherwise the first
+    pipe pwsup makes would take its number, and log lines meant for stderr would be written
+    into a pipe between pwsup's own processes. The command still starts with it closed,
+    as it would without pwsup (the descriptor is close-on-exec)."""
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
         except OSError:
             null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
-            if null == fd:
-                os.set_inheritable(fd, True)  # the command's too, not closed at its exec
-            else:
-                os.dup2(null, fd)
+            if null != fd:  # (close-on-exec: the command gets it closed, as it was given)
+                os.dup2(null, fd, inheritable=False)
                 os.close(null)
 
 
