@@ -97,3 +97,28 @@ def test_parent_never_imports_http_or_aws_code(env: dict[str, str]) -> None:
     result = run(python_cmd(code), env)
     assert result.returncode == 0, result
     assert result.stdout.splitlines()[-1] == "0 []", result
+
+
+TITLE_OUT_OF_DESCRIPTORS = """
+    import errno, os, sys
+    from pwsup import cli
+
+    class OutOfDescriptors:  # what importing a module meets at RLIMIT_NOFILE
+        def find_spec(self, name, path=None, target=None):
+            if name == "pwsup.util.title":
+                raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+            return None
+
+    sys.meta_path.insert(0, OutOfDescriptors())
+    cli.main(["--", "sh", "-c", "echo ran; exit 3"])
+    """
+
+
+def test_a_process_title_that_cannot_be_set_does_not_stop_the_command(
+        env: dict[str, str]) -> None:
+    """Offline the title is set while the command already runs: out of descriptors then,
+    pwsup goes on without a title instead of stopping a started command (exit 71)."""
+    result = run(python_cmd(TITLE_OUT_OF_DESCRIPTORS), env)
+    assert result.returncode == 3, result
+    assert result.stdout == "ran\n", result
+    assert "ERROR" not in result.stderr, result

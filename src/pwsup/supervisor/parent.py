@@ -188,10 +188,15 @@ class Supervisor(RunState):
 
     def _set_title(self) -> None:
         """`pwsup: <task>` in ps and top. Set before the reporter is forked, which then
-        finds the title machinery loaded for its own."""
-        from pwsup.util.title import set_title
+        finds the title machinery loaded for its own. Only a nicety: out of descriptors
+        (loading it opens files, and offline the command is already running), pwsup goes
+        on without it rather than stop a started command."""
+        try:
+            from pwsup.util.title import set_title
 
-        set_title(f"pwsup: {self.params.display_name}")
+            set_title(f"pwsup: {self.params.display_name}")
+        except OSError as e:
+            self.log.debug(f"no process title: {e.strerror or e}")
 
     def _poll_once(self) -> None:
         poller = select.poll()

@@ -18,7 +18,6 @@ import os
 import select
 
 from pwsup.util.rawsignal import signal
-from pwsup.util.title import set_title
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,6 +46,10 @@ def settle(seed: ReporterSeed, log: Log, role: str) -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     os.nice(NICENESS)
     log.process = role
+    try:
+        from pwsup.util.title import set_title
+    except OSError:  # out of descriptors to load it: a nicety, not worth the watchdog
+        return
     set_title(seed.title)
 
 
