@@ -87,10 +87,13 @@ def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved |
     started, 128+N when signal N stops pwsup meanwhile (the resolver is killed at once).
     An ignored SIGCHLD (inherited) is set to the default meanwhile, so the resolver is
     pwsup's to reap; the command still gets it ignored."""
+    from pwsup.config.outputs import output_paths
     from pwsup.supervisor.forking import ForkError
     from pwsup.supervisor.resolver import Stopped, resolve_in_child
     from pwsup.supervisor.signals import StopWatch, signal_name
+    from pwsup.util.files import identity
 
+    before = {path: identity(path) for _, path in output_paths(params)}
     sigchld_ignored = signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN
     if sigchld_ignored:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -109,8 +112,9 @@ def _resolve(params: Params, environ: Mapping[str, str], log: Log) -> Resolved |
         return exitcodes.OS_ERROR
     except (RuntimeError, ValueError, KeyError) as e:
         log.error(f"secrets could not be resolved: {e}; nothing was started")
-        _remove([path for path in (params.env_output_filename, params.config_output_filename)
-                 if path])  # the answer naming what was written is lost: these may be
+        # The answer naming what was written is lost: remove the output files the resolver
+        # wrote (a regular file with a new identity), not one that was there untouched.
+        _remove([path for path, was in before.items() if identity(path) not in (None, was)])
         return exitcodes.CONFIG
     finally:
         if sigchld_ignored:

@@ -6,20 +6,28 @@ small regular file (a FIFO nobody writes, `/dev/zero`, a directory, a file over
 nested thousands of levels, a number of thousands of digits, YAML aliases of aliases), a
 result file that is a FIFO or a device, and API answers with bodies over 1 MiB. Each is a
 clear one-line error and a documented outcome, within seconds: never a hang, a traceback,
-or memory filled.
+or memory filled. A result file that is not a regular file is left where it is, never
+removed by the cleanup.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
+from typing import TYPE_CHECKING
 
 import pytest
 
 from helpers.fake_cloudreactor import FakeCloudReactor, Respond
 from helpers.runner import clean_env, pwsup_cmd, run
+from pwsup.config.params import Params
+from pwsup.config.values import read_result
 from pwsup.secrets.errors import FormatError
 from pwsup.secrets.formats import MAX_ALIASES, MAX_DEPTH, MAX_NODES, parse
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.hostile
 
@@ -161,6 +169,60 @@ def test_a_result_file_that_is_not_a_small_regular_file_is_an_error_not_a_hang(
     assert "cannot read the result file" in result.stderr, result
     assert final[-1:] == ["FAILED"]
     assert "Traceback" not in result.stderr
+    if target != "big":  # a FIFO, or a link to /dev/zero, is not removed; a regular file is
+        assert os.path.lexists(result_path)
+    else:
+        assert not os.path.lexists(result_path)
+
+
+def _result_path(kind: str, tmp_path: Path) -> str:
+    """A result file of `kind`: a FIFO, /dev/null's device node (root only), a directory, a
+    link to a device, a link to a regular file."""
+    path = tmp_path / "result.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        if os.geteuid() != 0:
+            pytest.skip("creating a device node needs root")
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "link-to-device":
+        path.symlink_to("/dev/null")
+    else:
+        (tmp_path / "target.json").write_text('{"n": 1}')
+        path.symlink_to(tmp_path / "target.json")
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "link-to-device",
+                                  "link-to-regular"])
+def test_the_result_file_is_removed_only_if_it_is_a_regular_file(kind: str,
+                                                                 tmp_path: Path) -> None:
+    """After reading, cleanup removes a regular file only: a device node, a FIFO or a
+    directory is reported unreadable and left; a link is read through and left, and so is
+    what it points to. (As root, a device node at the result path was deleted.)"""
+    path = _result_path(kind, tmp_path)
+    before = {entry.name: entry.lstat().st_mode for entry in tmp_path.iterdir()}
+    value, error = read_result(Params(result_filename=path))
+    if kind == "link-to-regular":
+        assert (value, error) == ({"n": 1}, None)
+    else:
+        assert value is None
+        assert error is not None
+        assert "not a regular file" in error
+    assert {entry.name: entry.lstat().st_mode for entry in tmp_path.iterdir()} == before
+    assert os.path.exists("/dev/null")
+
+
+def test_a_regular_result_file_is_still_removed_after_reading(tmp_path: Path) -> None:
+    path = tmp_path / "result.json"
+    path.write_text('{"n": 1}')
+    assert read_result(Params(result_filename=str(path), cleanup_result_file=False)) == \
+        ({"n": 1}, None)
+    assert path.exists()
+    assert read_result(Params(result_filename=str(path))) == ({"n": 1}, None)
+    assert not path.exists()
 
 
 def _gzip_bomb(size: int) -> bytes:

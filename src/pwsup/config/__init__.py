@@ -10,6 +10,7 @@ loader.py    layering: defaults ← argv ← PROC_WRAPPER_*/PWSUP_* env ← reso
 command.py   the command: argv, a shell string, Docker's `/bin/sh -c` stripped
 childenv.py  the PROC_WRAPPER_* variables the command's environment gets
 values.py    --input-value / --result-filename: reading and writing values
+outputs.py   where the output files (--env-output-filename, ...) are written
 docgen.py    docs/options.md and the README's option table, generated from the table
 ```
 

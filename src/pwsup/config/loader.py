@@ -1,9 +1,10 @@
 """Building a validated `Params` from the command line and the environment.
 
-`load()` is pure apart from reading the file system for `--work-dir`: argv and an
-environment mapping in, a `Loaded` out. It never stops at the first problem: every bad
-value, every conflict between two spellings of the same variable and every contradiction
-between options is collected, so one run of pwsup shows all of them (exit 78).
+`load()` is pure apart from reading the file system for `--work-dir` and for the paths
+pwsup would write to (`_check_written_paths`): argv and an environment mapping in, a
+`Loaded` out. It never stops at the first problem: every bad value, every conflict
+between two spellings of the same variable and every contradiction between options is
+collected, so one run of pwsup shows all of them (exit 78).
 """
 
 from __future__ import annotations
@@ -213,6 +214,32 @@ def _check_process(p: Params, errors: list[str], warnings: list[str]) -> None:
         errors.append(f"--work-dir: {p.work_dir!r} is not a directory")
 
 
+def _check_written_paths(p: Params, environ: Mapping[str, str] | None,
+                         errors: list[str]) -> None:
+    """The paths pwsup writes to (and removes at exit) must be new or regular files.
+
+    Writing replaces the file and the cleanup removes it: a device node (`/dev/full`), a
+    FIFO, a socket, a directory or a symbolic link at such a path would be destroyed, so it
+    is a configuration error, before anything is started or written. The input file counts
+    only when pwsup writes it (an input value is known, `environ` given: wrapped mode);
+    otherwise it is the command's to read, whatever it is."""
+    from pwsup.config.outputs import output_paths
+    from pwsup.config.values import input_text
+    from pwsup.util.files import not_regular_kind
+
+    for option, path in output_paths(p):
+        kind = not_regular_kind(path)
+        if kind is not None:
+            errors.append(f"{option}: {path!r} is {kind}, not a regular file; pwsup writes "
+                          "an output file only to a new path or over a regular file")
+    if p.input_filename and environ is not None:
+        kind = not_regular_kind(p.input_filename)
+        if kind is not None and input_text(p, environ) is not None:
+            errors.append(f"--input-filename: {p.input_filename!r} is {kind}, not a regular "
+                          "file; pwsup writes the input value only to a new path or over a "
+                          "regular file")
+
+
 def needs_resolution(params: Params, environ: Mapping[str, str]) -> bool:
     """Whether this run has anything to fetch, resolve or write out."""
     if params.env_locations or params.config_locations:
@@ -235,6 +262,7 @@ def validate_embedded(params: Params, environ: Mapping[str, str]) -> list[str]:
     if params.sidecar_container_mode:
         errors.append("ECS sidecar mode makes no sense in embedded mode")
     _check_api(params, environ, errors, [])
+    _check_written_paths(params, None, errors)  # the input file is never written here
     return errors
 
 
@@ -249,6 +277,7 @@ def load(argv: Sequence[str], environ: Mapping[str, str]) -> Loaded:
     argv_to_run = _check_command(params, errors)
     _check_api(params, environ, errors, warnings)
     _check_process(params, errors, warnings)
+    _check_written_paths(params, environ, errors)
     if errors:
         return Loaded(None, errors=errors, warnings=warnings, explicit=frozenset(explicit))
     return Loaded(params, argv=argv_to_run, warnings=warnings, explicit=frozenset(explicit))

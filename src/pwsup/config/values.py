@@ -4,12 +4,14 @@
   the variable named by `--input-env-var-name`. The command receives it in that variable
   (default `PROC_WRAPPER_INPUT_VALUE`) and, with `--input-filename`, in a file written
   before it starts with mode 0600 and removed at exit (unless `--cleanup-input-file` says
-  otherwise). proc_wrapper silently ignored `-i`.
+  otherwise); that path must be new or a regular file (see `util.files`). proc_wrapper
+  silently ignored `-i`.
 - The result is read from `--result-filename` after a successful run and sent as the
   execution's `output_value`; a malformed result is reported as an error naming the file
   and the problem (never its content). Only a regular file of at most MAX_RESULT_BYTES is
   read: the command controls that path, and a FIFO or `/dev/zero` there must not hang
-  or exhaust pwsup.
+  or exhaust pwsup. Only a regular file is removed after reading: never a device node, a
+  FIFO or a symbolic link (nor what it points to).
 
 Formats: text (as is), json, yaml, dotenv — explicit, else guessed from the file name.
 The parent only moves text around; parsing happens in the reporter.
@@ -69,7 +71,9 @@ def parse(text: str, fmt: str) -> object:
 
 def read_result(params: Params) -> tuple[object, str | None]:
     """(value, None) from the result file, or (None, error message). Removes the file
-    afterwards unless --no-cleanup-result-file."""
+    afterwards unless --no-cleanup-result-file, and only a regular file: a device, a FIFO
+    or a directory there (reported as unreadable) and a symbolic link (read through) are
+    left where they are, and so is whatever a link points to."""
     path = params.result_filename
     if not path:
         return None, None

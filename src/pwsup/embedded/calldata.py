@@ -68,6 +68,7 @@ def result_from_file(params: Params) -> object:
 
 def remove_input_file(params: Params) -> None:
     """After the call: the input file goes with `--cleanup-input-file` (pwsup never writes
-    it in embedded mode, so by default it stays)."""
+    it in embedded mode, so by default it stays), if it is a regular file: a FIFO, a
+    device or a symbolic link there is left alone."""
     if params.cleanup_input_file and params.input_filename:
         remove_quietly(params.input_filename)

@@ -13,7 +13,10 @@ the environment that the function's `config` carries under `ENV` (see
 more than the configuration, and a file is easier to leak than a dict. Both files are
 written 0600 and removed when the call returns (whatever the outcome), and at the
 interpreter's exit in case the call never returns — except with
-`--exit-after-writing-variables`, where writing them is all the call does.
+`--exit-after-writing-variables`, where writing them is all the call does. Only files this
+process wrote are removed, and only while they are regular files: an output path that is a
+device, a FIFO, a directory or a symbolic link is refused when the settings are checked
+(and by the writer), never replaced or removed.
 """
 
 from __future__ import annotations
@@ -52,8 +55,8 @@ def write_outputs(params: Params, resolved: Resolved) -> list[str]:
     written: list[str] = []
     for output, data in ((env_target(params), resolved.env), (config_target(params), config)):
         if output is not None:
-            _pending.add(output.path)
-            write_file(output, data)
+            write_file(output, data)  # refuses a path that is there and not a regular file
+            _pending.add(output.path)  # only once written: a file left as it was stays
             written.append(output.path)
     return written
 

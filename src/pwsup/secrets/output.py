@@ -10,27 +10,29 @@ used the umask, 0644 in practice); and each write replaces the file atomically (
 temporary file in the same directory, then `os.replace`), where proc_wrapper's dotenv
 writer updated keys inside an existing file, keeping unrelated and stale entries. A
 reader never sees a half-written file.
+
+An output path must be new or a regular file: anything else there (a device node, a FIFO,
+a socket, a directory, a symbolic link) is a configuration error at start
+(`config.loader`), and `write_private` refuses it again when writing: replacing it
+with a regular file, then removing that at exit, would destroy it (`/dev/full` deleted,
+a FIFO another program reads gone). Removal touches regular files only
+(`util.files.remove_quietly`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pwsup.config.outputs import CONFIG_FILE_NAMES, ENV_FILE_NAMES
 from pwsup.secrets import formats
 from pwsup.secrets.projection import project
-from pwsup.util.files import write_private
+from pwsup.util.files import remove_quietly, write_private
 
 if TYPE_CHECKING:
     from pwsup.config.params import Params
     from pwsup.secrets.resolve import Resolution
-
-ENV_FILE_NAMES = {formats.DOTENV: ".env", formats.JSON: "env.json", formats.YAML: "env.yml"}
-CONFIG_FILE_NAMES = {formats.DOTENV: "config.env", formats.JSON: "config.json",
-                     formats.YAML: "config.yml"}
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def write_outputs(params: Params, resolution: Resolution) -> list[str]:
 
 
 def remove_outputs(paths: Iterable[str]) -> None:
-    """Delete output files; already missing ones are fine."""
+    """Delete output files; already missing ones are fine, and anything at a path that is
+    not a regular file (now) is left alone."""
     for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        remove_quietly(path)

@@ -74,7 +74,8 @@ class Supervisor(RunState):
     def __init__(self, params: Params, argv: Sequence[str], log: Log,
                  environ: Mapping[str, str], refresh: Refresh | None = None) -> None:
         super().__init__(params, argv, log, environ)
-        self.input_file: str | None = None
+        self.input_file: tuple[int, int] | None = None
+        """The identity (st_dev, st_ino) of the input file pwsup wrote, if it wrote one."""
         self.secrets: SecretsRefresh | None = None
         if refresh is not None:  # only runs that resolved secrets at start load this
             from pwsup.supervisor.refresh import SecretsRefresh
@@ -128,15 +129,24 @@ class Supervisor(RunState):
             self.reporter_exited = procs.wait_reaped(pid, REAP_WAIT) is not None
 
     def _write_input_file(self) -> None:
+        """Write the input value to --input-filename: a new file, or one replacing a
+        regular file there; anything else at that path (a device, a FIFO, a symbolic
+        link...) is refused with NotRegular and left untouched (the configuration refuses
+        it first, but the path may have changed since)."""
         path = self.params.input_filename
         if path and self.input is not None:
-            files.write_private(path, self.input)
-            self.input_file = path
+            self.input_file = files.write_private(path, self.input)
 
     def _remove_input_file(self) -> None:
+        """By default, remove the input file only if pwsup wrote it, and only if it is still
+        the file pwsup wrote (the same inode); with --cleanup-input-file, whatever regular
+        file is there (proc_wrapper's contract). Never anything but a regular file (see
+        `files.remove_quietly`)."""
         cleanup = self.params.cleanup_input_file
-        if cleanup or (cleanup is None and self.input_file):
+        if cleanup:
             files.remove_quietly(self.params.input_filename)
+        elif cleanup is None and self.input_file is not None:
+            files.remove_quietly(self.params.input_filename, self.input_file)
 
     def _setup(self) -> None:
         try:

@@ -22,6 +22,7 @@ from pwsup.secrets.output import (
     write_file,
     write_outputs,
 )
+from pwsup.util.files import NotRegular
 
 
 @pytest.fixture
@@ -77,13 +78,15 @@ def test_files_are_replaced_not_updated(in_tmp: Path) -> None:
     assert [p.name for p in in_tmp.iterdir()] == [".env"]  # no temporary file left
 
 
-def test_a_symlink_is_replaced_not_followed(in_tmp: Path) -> None:
+def test_a_symlink_is_refused_neither_followed_nor_replaced(in_tmp: Path) -> None:
     victim = in_tmp / "victim"
     victim.write_text("keep")
     (in_tmp / "out.json").symlink_to(victim)
-    write_file(OutputFile("out.json", "json"), {"a": 1})
+    with pytest.raises(NotRegular, match="a symbolic link"):
+        write_file(OutputFile("out.json", "json"), {"a": 1})
     assert victim.read_text() == "keep"
-    assert json.loads((in_tmp / "out.json").read_text()) == {"a": 1}
+    assert (in_tmp / "out.json").is_symlink()
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["out.json", "victim"]
 
 
 def test_write_and_remove_outputs(in_tmp: Path) -> None:
@@ -105,6 +108,6 @@ def test_config_as_dotenv_is_projected(in_tmp: Path) -> None:
 
 def test_failed_write_leaves_no_temporary(in_tmp: Path) -> None:
     (in_tmp / "dir.json").mkdir()
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(NotRegular, match="a directory"):
         write_file(OutputFile("dir.json", "json"), {"a": 1})
     assert [p.name for p in in_tmp.iterdir()] == ["dir.json"]
