@@ -20,7 +20,6 @@ caller's process exits, the pipe's EOF ends the reporter too.
 from __future__ import annotations
 
 import os
-import select
 import signal
 import time
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from pwsup.supervisor import procs
 from pwsup.supervisor.link import ReporterLink
 from pwsup.supervisor.seed import ReporterSeed
 from pwsup.util.timefmt import utc_now
+from pwsup.util.waiting import wait
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -135,7 +135,7 @@ class EmbeddedMonitor:
         fd = procs.pidfd_open(pid)
         if fd is not None:
             try:
-                if not select.select([fd], [], [], timeout)[0]:
+                if not wait([fd], timeout=timeout)[0]:
                     procs.send_signal(pid, signal.SIGKILL, group=False)
             finally:
                 procs.close_quietly(fd)
@@ -162,7 +162,7 @@ class EmbeddedMonitor:
             if left is not None and left <= 0:
                 return None
             writers = [channel.write_fd] if channel.pending_output else []
-            readable, _, _ = select.select([channel.read_fd], writers, [], left)
+            readable, _ = wait([channel.read_fd], writers, left)
             if readable:
                 for message in channel.receive(self.log.warning):
                     if isinstance(message, kinds):

@@ -15,9 +15,9 @@ pwsup in between — held up by its reader, not by pwsup.
 from __future__ import annotations
 
 import os
-import select
 
 from pwsup.supervisor import procs
+from pwsup.util.waiting import wait
 
 CHUNK = 4096
 """PIPE_BUF on Linux: a write of this much to a pipe that poll() says has room never blocks."""
@@ -41,7 +41,7 @@ class OutputDrain:
         nothing spins.)"""
         targets = set(self.routes.values())
         try:
-            writable = set(select.select((), targets, (), 0)[1])
+            writable = set(wait(write=targets, timeout=0)[1])
         except (OSError, ValueError):
             writable = targets
         ready = [source for source, target in self.routes.items() if target in writable]

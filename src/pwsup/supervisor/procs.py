@@ -250,9 +250,9 @@ def signal_pidfd(fd: int, signum: int) -> bool:
 
 def exited(fd: int) -> bool:
     """Whether the process of a pidfd has exited (its pidfd is readable)."""
-    import select
+    from pwsup.util.waiting import wait
 
-    return bool(select.select([fd], [], [], 0)[0])
+    return bool(wait([fd], timeout=0)[0])
 
 
 def wait_reaped(pid: int, timeout: float) -> int | None:
@@ -260,8 +260,9 @@ def wait_reaped(pid: int, timeout: float) -> int | None:
     pidfd, else polling every millisecond): its wait status, or None if it is still there
     (a process in uninterruptible sleep outlives even SIGKILL for a while) or was already
     reaped."""
-    import select
     import time
+
+    from pwsup.util.waiting import wait
 
     pidfd = pidfd_open(pid)
     deadline = time.monotonic() + timeout
@@ -279,7 +280,7 @@ def wait_reaped(pid: int, timeout: float) -> int | None:
             if pidfd is None:
                 time.sleep(min(left, 0.001))
             else:
-                select.select([pidfd], [], [], left)
+                wait([pidfd], timeout=left)
     finally:
         close_quietly(pidfd)
 

@@ -149,13 +149,13 @@ def resolve_in_child(params: Params, environ: Mapping[str, str],
     With `stops`, a stop signal ends the wait at once: the resolver is killed and reaped,
     and `Stopped` is raised, so that no secret is fetched or written after pwsup was told
     to stop, and nothing of the run outlives it."""
-    import select
+    from pwsup.util.waiting import wait
 
     process = ResolverProcess(params, environ, initial_config=initial_config,
                               write_files=write_files)
     watched = [process.fd] if stops is None else [process.fd, stops.fd]
     while not process.read():
-        ready, _, _ = select.select(watched, [], [])
+        ready, _ = wait(watched)
         signum = stops.stop_signal() if stops is not None and stops.fd in ready else None
         if signum is not None:
             process.kill()

@@ -12,11 +12,11 @@ The whole sweep takes at most the grace period plus `KILL_WAIT`.
 from __future__ import annotations
 
 import os
-import select
 import time
 
 from pwsup.supervisor import procs
 from pwsup.util.rawsignal import signal
+from pwsup.util.waiting import wait
 
 RESCAN = 0.05
 """While waiting, how often the group and the cookie holders are looked for again."""
@@ -85,7 +85,7 @@ class Sweep:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            select.select(list(self.tracked.values()), [], [], min(left, RESCAN))
+            wait(self.tracked.values(), timeout=min(left, RESCAN))
 
     def _find(self) -> list[int]:
         """Claim (pidfd) the group's live members and the cookie's holders not yet

@@ -35,8 +35,9 @@ lose the lines.
 from __future__ import annotations
 
 import os
-import select
 import time
+
+from pwsup.util.waiting import wait
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class Log:
         if len(data) > MAX_LINE_BYTES:
             data = data[:MAX_LINE_BYTES - len(_CUT)] + _CUT.encode()
         try:
-            if not select.select((), (self.fd,), (), 0)[1]:
+            if not wait(write=(self.fd,), timeout=0)[1]:
                 self.dropped += 1
                 return
             if self.dropped:

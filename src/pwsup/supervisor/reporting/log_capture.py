@@ -117,9 +117,9 @@ def _write_all(fd: int, data: bytes) -> None:
         try:
             written = os.write(fd, view)
         except BlockingIOError:
-            import select
+            from pwsup.util.waiting import wait
 
-            select.select([], [fd], [], 1.0)
+            wait(write=[fd], timeout=1.0)
             continue
         except OSError:
             return  # our own stdout is gone: keep recording the tail anyway
