@@ -259,7 +259,7 @@ class Params:
         help="Environment variable the command receives the input in.")
     input_filename: str | None = _io(
         None, "--input-filename", env="INPUT_FILENAME",
-        help="File the input value is written to before the command starts.")
+        help="File the input value is written to before the command starts (a new path or a regular file).")
     cleanup_input_file: bool | None = _io(
         None, "--cleanup-input-file", env="CLEANUP_INPUT_FILE", kind=BOOL, cli="set_true",
         help="Delete the input file at exit (default: only if pwsup wrote it).")
@@ -274,7 +274,7 @@ class Params:
         help="Format of the result file (default: from the file name, else text).")
     cleanup_result_file: bool = _io(
         True, "--no-cleanup-result-file", env="CLEANUP_RESULT_FILE", kind=BOOL, cli="set_false",
-        help="Keep the result file after reading it.")
+        help="Keep the result file after reading it (only a regular file is ever removed).")
 
     # -- Logging and log capture --------------------------------------------------------------
     log_level: str = _log(
@@ -444,13 +444,13 @@ class Params:
         help="Configuration key that receives the resolved environment (embedded mode).")
     env_output_filename: str | None = _secrets(
         None, "--env-output-filename", env="ENV_OUTPUT_FILENAME",
-        help="File the resolved environment is written to (mode 0600).")
+        help="File the resolved environment is written to (mode 0600; a new path or a regular file).")
     env_output_format: str | None = _secrets(
         None, "--env-output-format", env="ENV_OUTPUT_FORMAT", kind=Choice(DATA_FORMATS),
         help="Format of the environment output file.")
     config_output_filename: str | None = _secrets(
         None, "--config-output-filename", env="CONFIG_OUTPUT_FILENAME",
-        help="File the resolved configuration is written to (mode 0600).")
+        help="File the resolved configuration is written to (mode 0600; a new path or a regular file).")
     config_output_format: str | None = _secrets(
         None, "--config-output-format", env="CONFIG_OUTPUT_FORMAT", kind=Choice(DATA_FORMATS),
         help="Format of the configuration output file.")
