@@ -159,14 +159,15 @@ class Supervisor(RunState):
         try:
             self._set_up_process()
         except ForkError as e:  # "could not start the reporter: ..."
-            started = self.attempt is not None and self.attempt.running
-            self.log.error(f"{e}; " + ("stopping the command" if started
-                                       else "nothing was started"))
-            self.ending.abandon(exitcodes.OS_ERROR)
-        except OSError as e:  # out of file descriptors: say so, start nothing
-            self.log.error(f"pwsup could not set itself up: {e.strerror or e}; "
-                           "nothing was started")
-            self.ending.abandon(exitcodes.OS_ERROR)
+            self._abandon_setup(str(e))
+        except OSError as e:  # out of file descriptors: say so, and stop what started
+            self._abandon_setup(f"pwsup could not set itself up: {e.strerror or e}")
+
+    def _abandon_setup(self, why: str) -> None:
+        started = self.attempt is not None and self.attempt.running
+        self.log.error(f"{why}; " + ("stopping the command" if started
+                                     else "nothing was started"))
+        self.ending.abandon(exitcodes.OS_ERROR)
 
     def _set_up_process(self) -> None:
         self.signals.install()
