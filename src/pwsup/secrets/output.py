@@ -72,13 +72,19 @@ def write_file(output: OutputFile, data: Mapping[str, Any]) -> None:
 
 
 def write_outputs(params: Params, resolution: Resolution) -> list[str]:
-    """Write the configured output files; the paths written (for `remove_outputs`)."""
+    """Write the configured output files; the paths written (for `remove_outputs`). If one
+    cannot be written, those already written are removed before the error goes on: the
+    caller learns the paths only from a success, and nothing is started after a failure."""
     written: list[str] = []
-    for output, data in ((env_target(params), resolution.env),
-                         (config_target(params), resolution.config)):
-        if output is not None:
-            write_file(output, data)
-            written.append(output.path)
+    try:
+        for output, data in ((env_target(params), resolution.env),
+                             (config_target(params), resolution.config)):
+            if output is not None:
+                write_file(output, data)
+                written.append(output.path)
+    except BaseException:
+        remove_outputs(written)
+        raise
     return written
 
 

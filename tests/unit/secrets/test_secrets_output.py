@@ -111,3 +111,13 @@ def test_failed_write_leaves_no_temporary(in_tmp: Path) -> None:
     with pytest.raises(NotRegular, match="a directory"):
         write_file(OutputFile("dir.json", "json"), {"a": 1})
     assert [p.name for p in in_tmp.iterdir()] == ["dir.json"]
+
+
+def test_a_failed_second_output_takes_the_first_one_along(in_tmp: Path) -> None:
+    """The environment file is written, the configuration file cannot be (its folder does
+    not exist): the error goes on, and the environment file is not left behind — the
+    caller, told only of the error, could not remove it."""
+    params = Params(env_output_filename="env.json", config_output_filename="missing/c.yml")
+    with pytest.raises(FileNotFoundError):
+        write_outputs(params, Resolution(env={"A": "1"}, config={"c": 1}))
+    assert list(in_tmp.iterdir()) == []
