@@ -188,8 +188,8 @@ def _attempt(call: Call, settings: _Settings) -> Result | _Failure:
     with spawned(call, settings.grace) as worker:
         try:
             outcome: Result | _Failure = _await_outcome(worker, deadline, settings)
-        except TransferError as error:
-            outcome = _Failure(error, None, retryable=False)
+        except TransferError as error:  # what the caller could not unpickle: its cause kept
+            outcome = _Failure(error, error.__cause__, retryable=False)
         if isinstance(outcome, Result):  # it leaves right after sending: reap it
             worker.wait_exit(max(settings.grace, _AFTER_RESULT))
     if settings.on_usage is not None and worker.usage is not None:

@@ -117,14 +117,20 @@ class PoolFuture(Future[_T]):
     _waiter: Callable[[float | None], None] | None = None
 
     def result(self, timeout: float | None = None) -> _T:
-        if self._waiter is not None and not self.done():
-            self._waiter(timeout)
+        self._wait_first(timeout)
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._wait_first(timeout)
+        return super().exception(timeout)
+
+    def _wait_first(self, timeout: float | None) -> None:
+        """Wait on the reply pipe (see the class docstring). A KeyboardInterrupt met while
+        unpickling an answer there is raised now, the pool's state whole again (see
+        `frames`): it may be the caller's Ctrl-C."""
         if self._waiter is not None and not self.done():
             self._waiter(timeout)
-        return super().exception(timeout)
+            frames.raise_deferred_interrupt()
 
 
 _managers: weakref.WeakSet[Manager] = weakref.WeakSet()
