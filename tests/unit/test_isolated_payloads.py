@@ -16,7 +16,7 @@ import gc
 import os
 import pickle
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import psutil
 import pytest
@@ -27,6 +27,8 @@ from pwsup.embedded import frames
 from pwsup.embedded.isolated import run_isolated
 from pwsup.embedded.pool import IsolatedPool
 from pwsup.errors import (
+    ExceptionNotPicklable,
+    ResultNotPicklable,
     ResultNotUnpicklable,
     WorkerCrashed,
 )
@@ -94,6 +96,31 @@ def outcome(what: str, error: BaseException, caller: int) -> LoadRaises:
     if what == "exception":
         raise LoadRaisesError(error, caller)
     return LoadRaises(error, caller)
+
+
+class DumpRaises:
+    """A value whose pickling (in the worker) raises `error`."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __reduce__(self) -> NoReturn:
+        raise self.error
+
+
+class DumpRaisesError(Exception):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__("dump raises")
+        self.error = error
+
+    def __reduce__(self) -> NoReturn:
+        raise self.error
+
+
+def unpicklable(what: str, error: BaseException) -> DumpRaises:
+    if what == "exception":
+        raise DumpRaisesError(error)
+    return DumpRaises(error)
 
 
 def add(a: int, b: int = 0) -> int:
@@ -247,3 +274,41 @@ def test_pool_task_whose_unpickling_calls_sys_exit_still_ends_the_worker() -> No
         with pytest.raises(WorkerCrashed, match="exited with code 3"):
             pool.submit(add, LoadRaises(SystemExit(3), 0)).result(EVENT_TIMEOUT)
         assert pool.submit(pid).result(EVENT_TIMEOUT) != first
+
+
+# -- the worker pickles: ResultNotPicklable / ExceptionNotPicklable ----------------------------
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt("k"), *ERRORS], ids=_named)
+def test_run_isolated_pickling_that_raises_is_not_picklable(error: BaseException) -> None:
+    """Not WorkerCrashed (exit 70, a traceback on the worker's stderr; or exit 5 for
+    sys.exit): the worker names the type and the reason."""
+    with pytest.raises(ResultNotPicklable, match="DumpRaises") as caught:
+        run_isolated(unpicklable, "value", error)
+    assert caught.value.reason.startswith(type(error).__name__)
+    with pytest.raises(ExceptionNotPicklable, match="DumpRaisesError") as raised:
+        run_isolated(unpicklable, "exception", error)
+    assert raised.value.reason.startswith(type(error).__name__)
+    assert "DumpRaisesError: dump raises" in str(raised.value.__cause__)
+
+
+def test_run_isolated_exception_whose_unpickling_raises_in_the_worker_too() -> None:
+    """The worker's trial unpickling of an exception catches it, with fn's traceback."""
+    with pytest.raises(ExceptionNotPicklable, match="LoadRaisesError") as caught:
+        run_isolated(outcome, "exception", SystemExit(5), 0)  # pid 0: raises everywhere
+    assert caught.value.reason == "SystemExit: 5"
+    assert "in outcome" in str(caught.value.__cause__)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt("k"), *ERRORS], ids=_named)
+def test_pool_pickling_that_raises_is_not_picklable(error: BaseException) -> None:
+    """The same in a pool; the worker serves on."""
+    with IsolatedPool(1) as pool:
+        worker = pool.submit(pid).result(EVENT_TIMEOUT)
+        with pytest.raises(ResultNotPicklable, match="DumpRaises") as caught:
+            pool.submit(unpicklable, "value", error).result(EVENT_TIMEOUT)
+        assert caught.value.reason.startswith(type(error).__name__)
+        with pytest.raises(ExceptionNotPicklable, match="DumpRaisesError"):
+            pool.submit(unpicklable, "exception", error).result(EVENT_TIMEOUT)
+        assert pool.submit(pid).result(EVENT_TIMEOUT) == worker
+

@@ -13,16 +13,23 @@ value is too large to frame. When the outcome does not pickle, the worker sends 
 instead (plain strings, which always pickle), so the caller learns which type could not
 be sent and why, rather than seeing a worker that died without a word.
 
-What unpickling a message raises in the caller is the payload's doing, whatever its
-type: a `__reduce__` may return `(sys.exit, (5,))`. So anything raised there,
-BaseExceptions included, is a ResultNotUnpicklable for that one call: it never ends the
-caller or a pool's thread. Except a KeyboardInterrupt in the main thread: Python raises
-the caller's Ctrl-C there, and only there, in whatever code runs, a `__setstate__`
-included, and a Ctrl-C must not become a call's result. So it propagates from
-run_isolated (which stops the worker, as for any Ctrl-C); from a pool future's result()
-once the pool has settled that answer (as ResultNotUnpicklable: see
-`take_pool_messages`). In any other thread it can only be the payload's, and is a
-ResultNotUnpicklable like the rest.
+What pickling or unpickling an outcome raises is the payload's doing, whatever its type:
+a `__reduce__` may return `(sys.exit, (5,))`, or raise KeyboardInterrupt. So anything
+raised there, BaseExceptions included, fails that one call with a TransferError: it
+never ends the caller or a pool's thread, and never crashes the worker.
+
+- In the worker, pickling the outcome (or the trial unpickling of an exception, below):
+  an ERROR naming the type, so ResultNotPicklable or ExceptionNotPicklable in the
+  caller. A worker being stopped still ends: should a SIGTERM handler fn installed raise
+  there, run_isolated's worker exits once it has sent the ERROR, and a pool closes a
+  worker's task pipe before it signals it.
+- In the caller, unpickling a message: ResultNotUnpicklable for that call. Except a
+  KeyboardInterrupt in the main thread: Python raises the caller's Ctrl-C there, and only
+  there, in whatever code runs, a `__setstate__` included, and a Ctrl-C must not become
+  a call's result. So it propagates from run_isolated (which stops the worker, as for any
+  Ctrl-C); from a pool future's result() once the pool has settled that answer (as
+  ResultNotUnpicklable: see `take_pool_messages`). In any other thread it can only be
+  the payload's, and is a ResultNotUnpicklable like the rest.
 """
 
 from __future__ import annotations
@@ -90,7 +97,7 @@ def encode(result: Result) -> bytes:
         payload = dumps(result)
         if result.status is Status.RAISED:
             pickle.loads(payload)
-    except Exception as error:
+    except BaseException as error:  # the payload's: see the module docstring
         return dumps(Result(Status.ERROR, _problem(result, error)))
     return payload
 
@@ -101,7 +108,7 @@ def write_frame(fd: int, payload: bytes) -> None:
     _write_all(fd, payload)
 
 
-def _problem(result: Result, error: Exception) -> Problem:
+def _problem(result: Result, error: BaseException) -> Problem:
     if result.status is Status.RAISED:
         exception, text = result.payload
         return Problem("exception", type_name(exception), describe(error), text)
@@ -189,7 +196,7 @@ def encode_reply(result: Result, usage: tuple[float, float, int, float],
         payload = dumps((result.status.value, result.payload, usage, rss_bytes))
         if result.status is Status.RAISED:
             pickle.loads(payload)
-    except Exception as error:
+    except BaseException as error:  # the payload's: see the module docstring
         payload = dumps((Status.ERROR.value, _problem(result, error), usage, rss_bytes))
     return frame(payload)
 
