@@ -71,6 +71,7 @@ import functools
 import importlib
 import os
 import signal
+import time
 import weakref
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -117,20 +118,23 @@ class PoolFuture(Future[_T]):
     _waiter: Callable[[float | None], None] | None = None
 
     def result(self, timeout: float | None = None) -> _T:
-        self._wait_first(timeout)
-        return super().result(timeout)
+        return super().result(self._wait_first(timeout))
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        self._wait_first(timeout)
-        return super().exception(timeout)
+        return super().exception(self._wait_first(timeout))
 
-    def _wait_first(self, timeout: float | None) -> None:
-        """Wait on the reply pipe (see the class docstring). A KeyboardInterrupt met while
+    def _wait_first(self, timeout: float | None) -> float | None:
+        """Wait on the reply pipe (see the class docstring); what is left of `timeout`
+        for the stdlib's wait after it: one deadline for both, so that `timeout` bounds
+        the whole call, not each of its two waits. A KeyboardInterrupt met while
         unpickling an answer there is raised now, the pool's state whole again (see
         `frames`): it may be the caller's Ctrl-C."""
-        if self._waiter is not None and not self.done():
-            self._waiter(timeout)
-            frames.raise_deferred_interrupt()
+        if self._waiter is None or self.done():
+            return timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._waiter(timeout)
+        frames.raise_deferred_interrupt()
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 _managers: weakref.WeakSet[Manager] = weakref.WeakSet()
