@@ -7,8 +7,9 @@ Phases (where the fault strikes):
 - running: in fn's body.
 - returning: in the `__reduce__` of fn's return value (the worker pickling the result).
 - raising: in the `__reduce__` of the exception fn raises (the worker pickling it).
-- unpickling: in the caller, loading the result. Only an exception can be injected there:
-  a crash would take the test process down with it.
+- unpickling: in the caller, loading the result. Only exceptions (SystemExit included:
+  the payload's, so that call's error, never the caller's exit) can be injected there: a
+  crash would take the test process down with it.
 """
 
 from __future__ import annotations
@@ -104,14 +105,19 @@ class FaultyError(Exception):
 
 
 class FaultAtUnpickle:
-    """Pickles fine; loading it in the caller raises."""
+    """Pickles fine; loading it in the caller raises (or calls sys.exit)."""
+
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
 
     def __reduce__(self) -> tuple[Callable[[str], NoReturn], tuple[str]]:
-        return (refuse, ("injected fault at unpickling",))
+        return (refuse, (self.fault,))
 
 
-def refuse(message: str) -> NoReturn:
-    raise ValueError(message)
+def refuse(fault: str) -> NoReturn:
+    if fault == "sys.exit":
+        sys.exit(3)
+    raise ValueError("injected fault at unpickling")
 
 
 def raise_faulty(fault: str) -> NoReturn:
@@ -129,7 +135,7 @@ def call_for(phase: str, fault: str) -> tuple[Callable[..., Any], tuple[Any, ...
     if phase == "raising":
         return raise_faulty, (fault,)
     if phase == "unpickling":
-        return FaultAtUnpickle, ()
+        return FaultAtUnpickle, (fault,)
     raise AssertionError(phase)
 
 
@@ -191,7 +197,7 @@ CASES = [
     case("returning", "exception", (ResultNotPicklable,
                                     r"^fn's return value \(.*FaultAtPickle\) could not be "
                                     r"pickled .*: ValueError: injected fault")),
-    case("returning", "sys.exit", EXIT_3),
+    case("returning", "sys.exit", (ResultNotPicklable, r"FaultAtPickle.*: SystemExit: 3\.")),
     case("returning", "os._exit", EXIT_7),
     case("returning", "segfault", SEGV),
     case("returning", "sigkill", KILLED),
@@ -204,7 +210,7 @@ CASES = [
     case("raising", "exception", (ExceptionNotPicklable,
                                   r"^fn raised .*FaultyError, which could not be pickled "
                                   r".*: ValueError: injected fault")),
-    case("raising", "sys.exit", EXIT_3),
+    case("raising", "sys.exit", (ExceptionNotPicklable, r"FaultyError.*: SystemExit: 3\.")),
     case("raising", "os._exit", EXIT_7),
     case("raising", "segfault", SEGV),
     case("raising", "sigkill", KILLED),
@@ -216,6 +222,7 @@ CASES = [
 
     case("unpickling", "exception", (ResultNotUnpicklable,
                                      r"ValueError: injected fault at unpickling")),
+    case("unpickling", "sys.exit", (ResultNotUnpicklable, r"unpickle .*: SystemExit: 3$")),
 ]
 
 

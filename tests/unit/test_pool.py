@@ -9,6 +9,7 @@ the pipe, never on the clock.
 
 from __future__ import annotations
 
+import concurrent.futures
 import gc
 import os
 import select
@@ -38,7 +39,7 @@ from pwsup.errors import (
 from pwsup.util.usage import Usage
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -351,6 +352,46 @@ def test_a_thread_waiting_for_a_result_sleeps_after_a_brief_spin() -> None:
         waiter.join(EVENT_TIMEOUT)
         assert len(used) == 1
         assert used[0] < 0.1
+
+
+def test_result_exception_and_map_wait_their_timeout_once() -> None:
+    """result(timeout=T), exception(timeout=T) and map(..., timeout=T) on tasks running in
+    workers raise TimeoutError after T: at least T, and well before 2T, which they took
+    when the wait on the reply pipe and the stdlib's wait each had the whole T. T is SLACK,
+    so a busy machine has 0.9 T to spare."""
+    limit = SLACK
+    with channel() as (report_r, report_w), channel() as (release_r, release_w), \
+            IsolatedPool(3) as pool:
+        running = [pool.submit(report_and_wait, release_r, report_w) for _ in range(3)]
+        read_ints(report_r, 3)  # each on a worker of its own, so result() waits on its pipe
+        os.write(release_w, b"x")
+        done, _ = concurrent.futures.wait(running, EVENT_TIMEOUT,
+                                           concurrent.futures.FIRST_COMPLETED)
+        assert len(done) == 1
+        waiting = [f for f in running if f not in done]
+        map_called = time.monotonic()  # map's T counts from here
+        mapped = pool.map(report_and_wait, [release_r], [report_w], timeout=limit)
+        read_ints(report_r, 1)  # on the idle worker
+        elapsed: dict[str, float] = {}
+
+        def timed(name: str, wait: Callable[[], object]) -> None:
+            start = map_called if name == "map" else time.monotonic()
+            with pytest.raises(TimeoutError):
+                wait()
+            elapsed[name] = time.monotonic() - start
+
+        waiters = [threading.Thread(target=timed, args=args) for args in (
+            ("result", lambda: waiting[0].result(timeout=limit)),
+            ("exception", lambda: waiting[1].exception(timeout=limit)),
+            ("map", lambda: list(mapped)))]
+        for waiter in waiters:
+            waiter.start()
+        for waiter in waiters:
+            waiter.join(EVENT_TIMEOUT)
+        os.write(release_w, b"xyz")  # the three tasks end
+        assert sorted(elapsed) == ["exception", "map", "result"]
+        for name, seconds in elapsed.items():
+            assert limit <= seconds < 1.9 * limit, (name, seconds)
 
 
 # -- recycling ---------------------------------------------------------------------------------

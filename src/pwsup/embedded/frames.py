@@ -12,6 +12,24 @@ rather than a separator because a pickle may contain any byte, and 8 bytes so th
 value is too large to frame. When the outcome does not pickle, the worker sends an ERROR
 instead (plain strings, which always pickle), so the caller learns which type could not
 be sent and why, rather than seeing a worker that died without a word.
+
+What pickling or unpickling an outcome raises is the payload's doing, whatever its type:
+a `__reduce__` may return `(sys.exit, (5,))`, or raise KeyboardInterrupt. So anything
+raised there, BaseExceptions included, fails that one call with a TransferError: it
+never ends the caller or a pool's thread, and never crashes the worker.
+
+- In the worker, pickling the outcome (or the trial unpickling of an exception, below):
+  an ERROR naming the type, so ResultNotPicklable or ExceptionNotPicklable in the
+  caller. A worker being stopped still ends: should a SIGTERM handler fn installed raise
+  there, run_isolated's worker exits once it has sent the ERROR, and a pool closes a
+  worker's task pipe before it signals it.
+- In the caller, unpickling a message: ResultNotUnpicklable for that call. Except a
+  KeyboardInterrupt in the main thread: Python raises the caller's Ctrl-C there, and only
+  there, in whatever code runs, a `__setstate__` included, and a Ctrl-C must not become
+  a call's result. So it propagates from run_isolated (which stops the worker, as for any
+  Ctrl-C); from a pool future's result() once the pool has settled that answer (as
+  ResultNotUnpicklable: see `take_pool_messages`). In any other thread it can only be
+  the payload's, and is a ResultNotUnpicklable like the rest.
 """
 
 from __future__ import annotations
@@ -19,6 +37,7 @@ from __future__ import annotations
 import os
 import pickle
 import struct
+import threading
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -78,7 +97,7 @@ def encode(result: Result) -> bytes:
         payload = dumps(result)
         if result.status is Status.RAISED:
             pickle.loads(payload)
-    except Exception as error:
+    except BaseException as error:  # the payload's: see the module docstring
         return dumps(Result(Status.ERROR, _problem(result, error)))
     return payload
 
@@ -89,7 +108,7 @@ def write_frame(fd: int, payload: bytes) -> None:
     _write_all(fd, payload)
 
 
-def _problem(result: Result, error: Exception) -> Problem:
+def _problem(result: Result, error: BaseException) -> Problem:
     if result.status is Status.RAISED:
         exception, text = result.payload
         return Problem("exception", type_name(exception), describe(error), text)
@@ -123,8 +142,17 @@ def take_messages(inbox: bytearray) -> Iterator[Result | StatusUpdate]:
 def _loads(payload: memoryview) -> object:
     try:
         return pickle.loads(payload)
-    except Exception as error:
+    except BaseException as error:
+        if is_callers_interrupt(error):
+            raise
         raise ResultNotUnpicklable.of("a message from the worker", describe(error)) from error
+
+
+def is_callers_interrupt(error: BaseException) -> bool:
+    """Whether `error`, raised while a message was unpickled, may be the caller's Ctrl-C:
+    a KeyboardInterrupt in the main thread (see the module docstring)."""
+    return (isinstance(error, KeyboardInterrupt)
+            and threading.current_thread() is threading.main_thread())
 
 
 # -- naming what went wrong -----------------------------------------------------------------
@@ -168,7 +196,7 @@ def encode_reply(result: Result, usage: tuple[float, float, int, float],
         payload = dumps((result.status.value, result.payload, usage, rss_bytes))
         if result.status is Status.RAISED:
             pickle.loads(payload)
-    except Exception as error:
+    except BaseException as error:  # the payload's: see the module docstring
         payload = dumps((Status.ERROR.value, _problem(result, error), usage, rss_bytes))
     return frame(payload)
 
@@ -183,13 +211,21 @@ class Undecodable:
     """In place of a message whose frame did not unpickle: the reader decides what that
     means (the caller: fn's result; the worker: the task)."""
 
-    error: Exception
+    error: BaseException
 
 
-def take_pool_messages(inbox: bytearray) -> Iterator[object]:
+def take_pool_messages(inbox: bytearray, *, replies: bool = False) -> Iterator[object]:
     """Like `take_messages`, for either side of a pool worker's pipes: every complete
     message, whatever its type (the reader checks it), each removed as it is yielded; an
-    `Undecodable` for a frame that does not unpickle."""
+    `Undecodable` for a frame that does not unpickle.
+
+    In the worker (tasks), only an Exception makes a task that does not unpickle:
+    sys.exit() in a task's pickling hook ends the worker, as it would in fn. In the caller
+    (`replies`), whatever the payload raises makes that answer's Undecodable; a
+    KeyboardInterrupt in the main thread too, then kept for `raise_deferred_interrupt`
+    (PoolFuture.result calls it): raised here, it would leave the pool's state
+    half-changed, an answer read but not settled."""
+    global _deferred_interrupt
     while len(inbox) >= HEADER.size:
         (length,) = HEADER.unpack_from(inbox)
         end = HEADER.size + length
@@ -200,5 +236,31 @@ def take_pool_messages(inbox: bytearray) -> Iterator[object]:
                 message: object = pickle.loads(payload)
             except Exception as error:
                 message = Undecodable(error)
+            except BaseException as error:
+                if not replies:
+                    raise
+                message = Undecodable(error)
+                if isinstance(error, KeyboardInterrupt) and is_callers_interrupt(error):
+                    _deferred_interrupt = error
         del inbox[:end]
         yield message
+
+
+def take_pool_replies(inbox: bytearray) -> Iterator[object]:
+    """`take_pool_messages` for the caller's end of a pool worker's reply pipe."""
+    return take_pool_messages(inbox, replies=True)
+
+
+_deferred_interrupt: KeyboardInterrupt | None = None
+"""A KeyboardInterrupt the main thread met while unpickling a pool's answer (its future
+got ResultNotUnpicklable), to raise once the pool's state is whole again."""
+
+
+def raise_deferred_interrupt() -> None:
+    """Raise the KeyboardInterrupt `take_pool_replies` kept, if any (main thread only)."""
+    global _deferred_interrupt
+    if threading.current_thread() is not threading.main_thread():
+        return
+    error, _deferred_interrupt = _deferred_interrupt, None
+    if error is not None:
+        raise error

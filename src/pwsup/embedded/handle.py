@@ -62,6 +62,15 @@ _READ_CHUNK = 1 << 16
 NO_PIDFD_TICK = 0.05
 """Without a pidfd, how often a waiting caller also asks waitpid whether the worker exited
 (its pipe's EOF may be held back by a process fn forked)."""
+MAX_SECONDS = 10 * 365 * 24 * 3600.0
+"""The longest timeout or grace period run_isolated and IsolatedPool take: the command
+line's (`config.options.MAX_SECONDS`, 10 years; not imported from there, so that the
+embedded API does not load the option table). Longer is a typo, not a wish: no limit is
+`timeout=None`."""
+MAX_WAIT = 24 * 3600.0
+"""The longest single poll() or epoll wait in the embedded code: they take milliseconds
+as a C int (about 24.9 days at most), so a longer wait is cut into waits of a day, each
+followed by a look at the deadline (every wait here is in such a loop)."""
 
 
 # -- starting one -----------------------------------------------------------------------------
@@ -179,8 +188,7 @@ class WorkerHandle:
         """Sleep until the pipe has data, the worker exits, or `timeout` seconds pass."""
         if self.pidfd is None:
             timeout = NO_PIDFD_TICK if timeout is None else min(timeout, NO_PIDFD_TICK)
-        milliseconds = None if timeout is None else math.ceil(timeout * 1000)
-        ready = {fd for fd, _ in self._poller.poll(milliseconds)}
+        ready = {fd for fd, _ in self._poller.poll(poll_milliseconds(timeout))}
         if self.read_fd in ready:
             self.read_available()
         if self.pidfd is None or self.pidfd in ready:
@@ -306,6 +314,25 @@ class WorkerHandle:
         os.close(self.read_fd)
         if self.pidfd is not None:
             os.close(self.pidfd)
+
+
+def check_seconds(name: str, value: float, *, positive: bool = False,
+                  none_allowed: bool = False) -> None:
+    """Reject a duration outside [0, MAX_SECONDS] (0 excluded with `positive`), NaN and
+    infinity included, with a ValueError naming the argument: here, in the caller, before
+    anything is forked, rather than an OverflowError from a wait later on."""
+    if (value > 0 if positive else value >= 0) and value <= MAX_SECONDS:
+        return
+    least = "a positive number of seconds" if positive else "a number of seconds >= 0"
+    none = ", or None for no limit" if none_allowed else ""
+    raise ValueError(f"{name} must be {least} up to {MAX_SECONDS:.0f} (10 years){none}, "
+                     f"not {value!r}")
+
+
+def poll_milliseconds(timeout: float | None) -> int | None:
+    """poll()'s argument for a wait of `timeout` seconds (None: no limit), at most
+    `MAX_WAIT`: the caller's loop waits again for the rest."""
+    return None if timeout is None else math.ceil(min(timeout, MAX_WAIT) * 1000)
 
 
 def remaining(deadline: float | None) -> float | None:

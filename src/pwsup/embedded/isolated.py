@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pwsup.embedded.frames import Problem, Result, Status
-from pwsup.embedded.handle import WorkerHandle, remaining, spawned
+from pwsup.embedded.handle import WorkerHandle, check_seconds, remaining, spawned
 from pwsup.embedded.worker import Call, send_status
 from pwsup.errors import (
     ExceptionNotPicklable,
@@ -112,7 +112,9 @@ def run_isolated(fn: Callable[..., _T], /, *args: Any, timeout: float | None = N
     - The worker dies first (a signal, sys.exit, os._exit, a segfault, the OOM killer):
       WorkerCrashed, with `.exitcode`, `.signal`, `.pid` and the likely cause.
     - `timeout` seconds pass (per attempt, on the monotonic clock): the worker gets SIGTERM,
-      then SIGKILL after `grace` seconds; then WorkerTimeout (a TimeoutError).
+      then SIGKILL after `grace` seconds; then WorkerTimeout (a TimeoutError). `timeout`,
+      `grace` and `retry_delay` are at most 10 years, as on the command line (NaN or
+      infinity is a ValueError); `timeout=None` is no limit.
     - The value or exception cannot be pickled back: ResultNotPicklable or
       ExceptionNotPicklable, naming the type. These are never retried.
     - fn's exceptions, crashes and timeouts are retried up to `retries` times, `retry_delay`
@@ -166,17 +168,17 @@ def update_status(**fields: Any) -> bool:
 
 def _check_arguments(fn: object, timeout: float | None, retries: int, retry_delay: float,
                      grace: float) -> None:
-    """Reject bad settings here, in the caller, before anything is forked."""
+    """Reject bad settings here, in the caller, before anything is forked. Durations are
+    bounded as on the command line (`handle.MAX_SECONDS`, 10 years): NaN, infinity and
+    more would otherwise be accepted, then fail as an OverflowError with fn running."""
     if not callable(fn):
         raise TypeError(f"run_isolated() needs a callable, not {type(fn).__name__}")
-    if timeout is not None and not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+    if timeout is not None:
+        check_seconds("timeout", timeout, positive=True, none_allowed=True)
     if not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a whole number >= 0, not {retries!r}")
-    if not retry_delay >= 0:
-        raise ValueError(f"retry_delay must be >= 0 seconds, not {retry_delay!r}")
-    if not grace >= 0:
-        raise ValueError(f"grace must be >= 0 seconds, not {grace!r}")
+    check_seconds("retry_delay", retry_delay)
+    check_seconds("grace", grace)
 
 
 # -- one attempt ----------------------------------------------------------------------------
@@ -188,8 +190,8 @@ def _attempt(call: Call, settings: _Settings) -> Result | _Failure:
     with spawned(call, settings.grace) as worker:
         try:
             outcome: Result | _Failure = _await_outcome(worker, deadline, settings)
-        except TransferError as error:
-            outcome = _Failure(error, None, retryable=False)
+        except TransferError as error:  # what the caller could not unpickle: its cause kept
+            outcome = _Failure(error, error.__cause__, retryable=False)
         if isinstance(outcome, Result):  # it leaves right after sending: reap it
             worker.wait_exit(max(settings.grace, _AFTER_RESULT))
     if settings.on_usage is not None and worker.usage is not None:

@@ -71,11 +71,13 @@ import functools
 import importlib
 import os
 import signal
+import time
 import weakref
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pwsup.embedded import frames
+from pwsup.embedded.handle import MAX_WAIT, check_seconds
 from pwsup.embedded.pool_dispatch import Settings
 from pwsup.embedded.pool_handle import Item
 from pwsup.embedded.pool_manager import Manager
@@ -117,14 +119,23 @@ class PoolFuture(Future[_T]):
     _waiter: Callable[[float | None], None] | None = None
 
     def result(self, timeout: float | None = None) -> _T:
-        if self._waiter is not None and not self.done():
-            self._waiter(timeout)
-        return super().result(timeout)
+        return super().result(self._wait_first(timeout))
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        if self._waiter is not None and not self.done():
-            self._waiter(timeout)
-        return super().exception(timeout)
+        return super().exception(self._wait_first(timeout))
+
+    def _wait_first(self, timeout: float | None) -> float | None:
+        """Wait on the reply pipe (see the class docstring); what is left of `timeout`
+        for the stdlib's wait after it: one deadline for both, so that `timeout` bounds
+        the whole call, not each of its two waits. A KeyboardInterrupt met while
+        unpickling an answer there is raised now, the pool's state whole again (see
+        `frames`): it may be the caller's Ctrl-C."""
+        if self._waiter is None or self.done():
+            return timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._waiter(None if timeout is None else min(timeout, MAX_WAIT))  # poll()'s limit
+        frames.raise_deferred_interrupt()
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 _managers: weakref.WeakSet[Manager] = weakref.WeakSet()
@@ -140,7 +151,8 @@ class IsolatedPool(Executor):
       They are forked when work needs them, and replaced the same way.
     - `timeout`: seconds each task may run (monotonic clock, from when a worker starts
       it); None: no limit. Then SIGTERM to its worker's process tree, SIGKILL after
-      `grace` seconds, and WorkerTimeout.
+      `grace` seconds, and WorkerTimeout. Both are at most 10 years (`handle.MAX_SECONDS`,
+      the command line's bound); NaN or infinity is a ValueError.
     - `max_tasks_per_worker`: a worker is replaced after that many tasks.
     - `memory_limit`: bytes of resident memory after which a worker is replaced (checked
       after each task; see the module docstring for exactly what it means).
@@ -176,9 +188,8 @@ class IsolatedPool(Executor):
         """Schedule `fn(*args, **kwargs)` with a time limit of its own (None: none)."""
         if timeout is POOL_DEFAULT:
             timeout = self._timeout
-        elif timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds or None, "
-                             f"not {timeout!r}")
+        elif timeout is not None:
+            check_seconds("timeout", timeout, positive=True, none_allowed=True)
         return self._submit(fn, tuple(args), dict(kwargs or {}), timeout)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -218,13 +229,13 @@ def _default_workers() -> int:
 def _check_settings(workers: int, timeout: float | None, grace: float,
                     max_tasks: int | None, memory_limit: int | None,
                     initializer: object) -> None:
-    """Reject bad settings here, before any thread or process starts."""
+    """Reject bad settings here, before any thread or process starts; durations as
+    run_isolated does (at most `handle.MAX_SECONDS`, finite)."""
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"max_workers must be a whole number >= 1, not {workers!r}")
-    if timeout is not None and not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
-    if not grace >= 0:
-        raise ValueError(f"grace must be >= 0 seconds, not {grace!r}")
+    if timeout is not None:
+        check_seconds("timeout", timeout, positive=True, none_allowed=True)
+    check_seconds("grace", grace)
     if max_tasks is not None and (not isinstance(max_tasks, int) or max_tasks < 1):
         raise ValueError(f"max_tasks_per_worker must be a whole number >= 1 or None, "
                          f"not {max_tasks!r}")

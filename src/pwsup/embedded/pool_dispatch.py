@@ -78,7 +78,7 @@ class Dispatch:
         return True
 
     def _take_replies(self, worker: PoolWorker) -> None:
-        for message in frames.take_pool_messages(worker.inbox):
+        for message in frames.take_pool_replies(worker.inbox):
             result, usage, worker.rss_bytes = decode_reply(message)
             item = worker.tasks.popleft()
             item.usage = usage

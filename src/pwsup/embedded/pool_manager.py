@@ -46,6 +46,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
+from pwsup.embedded.handle import MAX_WAIT
 from pwsup.embedded.pool_dispatch import RETIRE_WAIT, Dispatch
 from pwsup.embedded.pool_handle import end_worker, settle, spawn_worker
 from pwsup.errors import WorkerCrashed, WorkerTimeout
@@ -236,7 +237,8 @@ class Manager(Dispatch):
         deadlines = [w.deadline for w in self.workers.values() if w.deadline is not None]
         if not deadlines:
             return None
-        return max(0, math.ceil((min(deadlines) - time.monotonic()) * 1000))
+        left = min(min(deadlines) - time.monotonic(), MAX_WAIT)  # epoll's C int of ms
+        return max(0, math.ceil(left * 1000))
 
     def _drain_wake_pipe(self) -> None:
         try:

@@ -101,7 +101,7 @@ def worker_main(call: Call, write_fd: int, mask: Iterable[int], cookie: str,
         flush_stdio()  # fn's output comes out before the caller gets its value
         _sender.send(payload)
         return 0
-    except SystemExit as exit_:  # fn (or a pickling hook) called sys.exit(): exit so
+    except SystemExit as exit_:  # fn called sys.exit(): exit so (a pickling hook cannot: frames)
         return _exit_code(exit_)
     except BaseException:
         traceback.print_exc()
