@@ -422,23 +422,25 @@ def test_shutdown_waits_for_running_and_queued_tasks() -> None:
 
 
 def test_shutdown_cancel_futures() -> None:
-    with channel() as (r, w):
+    with channel() as (r, w), channel() as (go_r, go_w):
         pool = IsolatedPool(1)
-        first = pool.submit(report_and_wait, r, w)
+        first = pool.submit(report_and_wait, go_r, w)
         read_ints(r, 1)  # running, so not cancellable
         queued = [pool.submit(add, i) for i in range(5)]
         pool.shutdown(wait=False, cancel_futures=True)
         # The first may have been handed to the busy worker ahead (then RUNNING).
         assert all(f.cancelled() for f in queued[1:])
-        assert queued[0].cancelled() or queued[0].result(EVENT_TIMEOUT) == 0
         with pytest.raises(RuntimeError, match="after shutdown"):
             pool.submit(add, 1)
-        os.write(w, b"x")
+        os.write(go_w, b"x")
         assert isinstance(first.result(EVENT_TIMEOUT), int)
+        assert queued[0].cancelled() or queued[0].result(EVENT_TIMEOUT) == 0
         pool.shutdown(wait=True)
 
 
 def report_and_wait(r: int, w: int) -> int:
+    """Report on `w`, then wait for a byte on `r` (another pipe: a byte read from the
+    report's own pipe could be the report's)."""
     say(w, os.getpid())
     os.read(r, 1)
     return os.getpid()
