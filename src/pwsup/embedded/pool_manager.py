@@ -90,10 +90,12 @@ class Manager(Dispatch):
             if self.broken is not None:
                 raise RuntimeError("the pool is broken: its manager thread failed"
                                    ) from self.broken
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="IsolatedPool manager",
-                                               daemon=True)
-                self.thread.start()
+            if self.thread is None:  # recorded once started: if it cannot start (out of
+                # threads), submit() raises, and the pool is as before; the next one retries
+                thread = threading.Thread(target=self._run, name="IsolatedPool manager",
+                                          daemon=True)
+                thread.start()
+                self.thread = thread
             idle = None if self.pending else self._idle_worker()
             if idle is not None:
                 item.running = item.future.set_running_or_notify_cancel()  # new: True
