@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -476,6 +477,38 @@ def test_a_garbage_collected_pool_ends_its_workers() -> None:
         assert not thread.is_alive()
         for p in [*workers, *daemons]:
             assert not procs.alive(p)
+
+
+class ManagerBug(Exception):
+    """Stands for a bug in the manager thread."""
+
+
+def fail_in_the_manager() -> NoReturn:
+    raise ManagerBug("a bug in the manager thread")
+
+
+def test_a_broken_pool_fails_what_it_holds_and_leaves_no_descriptor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The manager thread itself fails (a bug, made here by its deadline check raising):
+    the running task and the queued one fail with that error, the worker ends, submit()
+    says the pool is broken, and after shutdown() none of the pool's descriptors (not
+    the worker's eventfd either) is left open. Waiting goes through the stdlib, so no
+    waiting thread watches the worker and closes its eventfd instead."""
+    with channel() as (r, w), channel() as (go_r, _go_w):
+        fds = open_fds()
+        pool = IsolatedPool(1)
+        running = pool.submit(report_and_wait, go_r, w)
+        worker = read_ints(r, 1)[0]  # running, and it cannot answer: nothing reaches go_r
+        monkeypatch.setattr(pool._manager, "_check_deadlines", fail_in_the_manager)
+        queued = pool.submit(add, 1)  # wakes the manager, which fails
+        done, _ = wait([running, queued], timeout=EVENT_TIMEOUT)
+        assert done == {running, queued}
+        assert all(isinstance(f.exception(0), ManagerBug) for f in done)
+        with pytest.raises(RuntimeError, match="broken"):
+            pool.submit(add, 2)
+        pool.shutdown()
+        gone([worker])
+        assert open_fds() - fds == set()
 
 
 EXIT_SCRIPT = """

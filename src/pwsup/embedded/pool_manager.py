@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, cast
 
 from pwsup.embedded.pool_dispatch import RETIRE_WAIT
 from pwsup.embedded.pool_handle import end_worker, settle
-from pwsup.embedded.pool_staffing import Staffing
+from pwsup.embedded.pool_staffing import Staffing, release_wakeup
 from pwsup.supervisor import procs
 
 if TYPE_CHECKING:
@@ -275,14 +275,22 @@ class Manager(Staffing):
         return not self.workers
 
     def _break(self, error: BaseException) -> None:
-        """This thread failed (a bug): every future it holds fails, every worker ends."""
+        """This thread failed (a bug): every future it holds fails (those answered already
+        get their answers), every worker ends, and none of their descriptors stays open
+        (`end_worker` closes the pipes and pidfd; the eventfd is the pool's own)."""
         with self.lock:
             self.broken = error
             items = list(self.pending)
             self.pending.clear()
             workers = list(self.workers.values())
             self.workers.clear()
+            self.exits.clear()
+            for worker in workers:
+                release_wakeup(worker)
+            settled, self.settled = self.settled, []
             unstarted, self.unstarted = self.unstarted, []
+        for item, message in settled:  # answered before the failure
+            settle(item, message)
         for ender in unstarted:
             ender.run()
         for worker in workers:
