@@ -25,7 +25,7 @@ import pytest
 
 from helpers import procs
 from helpers.bounds import EVENT_TIMEOUT
-from pwsup.config.options import MAX_SECONDS as CLI_MAX_SECONDS
+from pwsup.config.numbers import MAX_SECONDS as CLI_MAX_SECONDS
 from pwsup.embedded import handle
 from pwsup.embedded.handle import MAX_SECONDS
 from pwsup.embedded.isolated import run_isolated, update_status

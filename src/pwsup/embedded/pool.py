@@ -9,8 +9,9 @@ with IsolatedPool(4, timeout=60, max_tasks_per_worker=100) as pool:
 
 Where each part lives: this module is the public API and its settings; `pool_manager` is
 the one thread in the caller that runs the pool (dispatch, results, deadlines, replacing
-workers); `pool_handle` is the caller's side of one worker (forking it, its pipes, ending
-it); `pool_worker` is what runs in the worker; `frames` is what crosses the pipes.
+workers); `pool_staffing` starts and ends workers (and decides what a worker that cannot
+start means for the queue); `pool_handle` is the caller's side of one worker (forking it,
+its pipes, ending it); `pool_worker` is what runs in the worker; `frames` is what crosses the pipes.
 
 What it keeps of run_isolated, and why each holds:
 

@@ -4,7 +4,7 @@ descriptors around them (`pool_manager`): every method here runs under `lock`.
 
 ```
  pending ──▶ an idle worker (one task) │ no idle one, fewer than max_workers: start one
-            │ else a busy worker with room: one task ahead (AHEAD)
+            │ else (or none could start) a busy worker with room: one task ahead (AHEAD)
  answer  ──▶ the task settles; the next one held ahead starts its deadline; the worker
              retires at its quota (max_tasks_per_worker) or over memory_limit
 ```
@@ -52,6 +52,10 @@ class Dispatch:
         self.workers: dict[int, PoolWorker] = {}  # by reply fd
         self.settled: list[tuple[Item, frames.Result | frames.Undecodable]] = []
         """Answers to deliver once the lock is released (callbacks run user code)."""
+        self.cannot_start: OSError | None = None
+        """Why the last worker could not start (out of processes, of descriptors): no other
+        is tried until something changes (a submit, a worker reaped), or the manager would
+        retry in a loop; meanwhile the workers running take the queue."""
 
     def _idle_worker(self) -> PoolWorker | None:
         for worker in self.workers.values():
@@ -105,7 +109,7 @@ class Dispatch:
         while self.pending:
             worker = self._idle_worker()
             if worker is None:
-                if len(self.workers) < self.settings.max_workers:
+                if len(self.workers) < self.settings.max_workers and self.cannot_start is None:
                     return True
                 worker = self._worker_with_room()
                 if worker is None:

@@ -140,31 +140,44 @@ class PoolWorker:
 def spawn_worker(setup: WorkerSetup, inherited: tuple[int, ...]) -> PoolWorker:
     """Start one pool worker: the one place a pool worker is created. `inherited` are the
     pool's other descriptors, which the worker closes at once: a worker holding another
-    worker's task pipe would keep that worker from ever seeing EOF."""
-    task_r, task_w = os.pipe()  # close-on-exec: programs fn runs do not get them
-    reply_r, reply_w = os.pipe()
-    cookie = procs.new_cookie()
-    flush_stdio()  # or the worker inherits unflushed output and writes it a second time
+    worker's task pipe would keep that worker from ever seeing EOF.
+
+    `inherited` is a snapshot, and another thread may close one of them meanwhile (a
+    worker ending, a retirement by a thread waiting for a result): a pipe created here
+    may then reuse its number. So the worker never closes one of its own descriptors,
+    whatever the snapshot says; and one closed before the fork is not inherited anyway.
+
+    Raises OSError (ForkError for the fork) when the worker cannot be set up (out of
+    processes, of descriptors); nothing created here is left open then."""
+    opened: list[int] = []
     try:
+        task_r, task_w = os.pipe()  # close-on-exec: programs fn runs do not get them
+        opened += (task_r, task_w)
+        reply_r, reply_w = os.pipe()
+        opened += (reply_r, reply_w)
+        wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        opened.append(wakeup)
+        cookie = procs.new_cookie()
+        flush_stdio()  # or the worker inherits unflushed output and writes it a second time
         with keeper.handing_off() as keeper_fd:
+            own = {task_r, reply_w, keeper_fd}
+            close = (task_w, reply_r, wakeup, *(fd for fd in inherited if fd not in own))
             pid = forking.fork(lambda _mask: serve(task_r, reply_w, cookie, setup, keeper_fd),
                                what="an IsolatedPool worker", death_signal=signal.SIGKILL,
-                               close_fds=(task_w, reply_r, *inherited))
+                               close_fds=close)
     except BaseException:
-        os.close(task_w)
-        os.close(reply_r)
+        for fd in opened:
+            os.close(fd)
         raise
-    finally:
-        os.close(task_r)
-        os.close(reply_w)  # from now on, EOF on reply_r means the worker is gone
+    os.close(task_r)
+    os.close(reply_w)  # from now on, EOF on reply_r means the worker is gone
     try:
         os.setpgid(pid, pid)  # the worker does the same: its own group, whichever runs first
     except OSError:
         pass
     os.set_blocking(reply_r, False)
-    worker = PoolWorker(pid, procs.pidfd_open(pid), task_w, reply_r, cookie)
-    worker.wakeup = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-    return worker
+    # No pidfd (unsupported, or out of descriptors): EOF on the reply pipe tells its exit.
+    return PoolWorker(pid, procs.pidfd_open(pid), task_w, reply_r, cookie, wakeup=wakeup)
 
 
 def end_worker(worker: PoolWorker, grace: float) -> tuple[int, bool]:

@@ -9,7 +9,8 @@
    reply     ─▶ resolve that task's future (`pool_dispatch`: what an answer changes)
    pidfd     ─▶ the worker died: its running task gets WorkerCrashed; replaced on demand
    deadline  ─▶ the task's worker is stopped with its process tree: WorkerTimeout
-   pending   ─▶ to a worker (`pool_dispatch`), or a new worker is forked
+   pending   ─▶ to a worker (`pool_dispatch`), or a new worker is forked (`pool_staffing`:
+                 starting and ending workers, and what a worker that cannot start does)
  future.result() ── waits on the worker's reply pipe itself (`wait_for`)
 ```
 
@@ -30,7 +31,7 @@ Decisions, and why:
   to the front of the queue, and only the one it was running fails. Its time limit
   counts from when the worker answered the task before it.
 - **Ending a worker blocks** (the grace period, a sweep of /proc), so each ends in a
-  short-lived thread (`pool_handle.end_worker`), joined before this one exits. Only that
+  short-lived thread (`pool_staffing`), joined before this one exits. Only that
   thread waits for the worker, after this one stopped watching its descriptors: the pid
   is not reused before it is reaped, so a signal sent to it always reaches the worker.
 """
@@ -47,11 +48,10 @@ from collections import deque
 from typing import TYPE_CHECKING, cast
 
 from pwsup.embedded.handle import MAX_WAIT
-from pwsup.embedded.pool_dispatch import RETIRE_WAIT, Dispatch
-from pwsup.embedded.pool_handle import end_worker, settle, spawn_worker
-from pwsup.errors import WorkerCrashed, WorkerTimeout
+from pwsup.embedded.pool_dispatch import RETIRE_WAIT
+from pwsup.embedded.pool_handle import end_worker, settle
+from pwsup.embedded.pool_staffing import Staffing, release_wakeup
 from pwsup.supervisor import procs
-from pwsup.supervisor.forking import ForkError
 
 if TYPE_CHECKING:
     from pwsup.embedded.pool_dispatch import Settings
@@ -63,7 +63,7 @@ SPIN = 50e-6
 (`_poll_spinning_first`)."""
 
 
-class Manager(Dispatch):
+class Manager(Staffing):
     """The pool's thread, and its descriptors. `put`, `close` and `wait_for` are called
     from any thread; the rest runs in the manager thread, under `lock` unless it says
     otherwise."""
@@ -73,13 +73,6 @@ class Manager(Dispatch):
         self.owner = os.getpid()
         self.broken: BaseException | None = None
         self.thread: threading.Thread | None = None
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(self.wake_w, False)
-        self.exits: dict[int, PoolWorker] = {}  # by pidfd
-        self.enders: list[threading.Thread] = []
-        self.poller = select.epoll()
-        self.poller.register(self.wake_r, select.EPOLLIN)
 
     # -- any thread -----------------------------------------------------------------------
 
@@ -91,10 +84,13 @@ class Manager(Dispatch):
             if self.broken is not None:
                 raise RuntimeError("the pool is broken: its manager thread failed"
                                    ) from self.broken
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="IsolatedPool manager",
-                                               daemon=True)
-                self.thread.start()
+            if self.thread is None:  # recorded once started: if it cannot start (out of
+                # threads), submit() raises, and the pool is as before; the next one retries
+                thread = threading.Thread(target=self._run, name="IsolatedPool manager",
+                                          daemon=True)
+                thread.start()
+                self.thread = thread
+            self.cannot_start = None  # a worker may start now: let the manager try again
             idle = None if self.pending else self._idle_worker()
             if idle is not None:
                 item.running = item.future.set_running_or_notify_cancel()  # new: True
@@ -181,13 +177,6 @@ class Manager(Dispatch):
             settle(done, message)
         return still_open
 
-    def _wake(self) -> None:
-        if self.wake_w >= 0:
-            try:
-                os.write(self.wake_w, b"\0")
-            except BlockingIOError:
-                pass  # plenty of wake-ups are waiting already
-
     def _close_wake_pipe(self) -> None:
         for fd in (self.wake_r, self.wake_w):
             if fd >= 0:
@@ -227,8 +216,11 @@ class Manager(Dispatch):
             wanted = self._dispatch()
             finished = self._finished()
             settled, self.settled = self.settled, []
+            unstarted, self.unstarted = self.unstarted, []
         for item, message in settled:
             settle(item, message)
+        for ender in unstarted:  # blocks this thread up to the grace period: the one way
+            ender.run()          # left to end a worker (it must not live on)
         if wanted:
             self._spawn()
         return not finished
@@ -273,57 +265,6 @@ class Manager(Dispatch):
             if worker.deadline is not None and worker.deadline <= now:
                 self._end(worker, "timed out" if worker.tasks else "retired")
 
-    def _end(self, worker: PoolWorker, why: str) -> None:
-        """Stop polling `worker` and end it in a thread of its own. Its running task (if
-        any) fails as `why` says; the tasks it held ahead go back to the queue."""
-        if self.workers.pop(worker.reply_fd, None) is not None and not worker.eof:
-            self.poller.unregister(worker.reply_fd)
-        if worker.pidfd is not None and self.exits.pop(worker.pidfd, None) is not None:
-            self.poller.unregister(worker.pidfd)
-        worker.retire()
-        if worker.watched:  # the watcher wakes, finds it ended, closes the eventfd
-            os.eventfd_write(cast("int", worker.wakeup), 1)
-        else:
-            procs.close_quietly(worker.wakeup)
-            worker.wakeup = None
-        running = worker.tasks.popleft() if worker.tasks else None
-        for item in worker.tasks:
-            item.worker = None
-        self.pending.extendleft(reversed(worker.tasks))
-        worker.tasks.clear()
-        grace = self.settings.grace
-        ender = threading.Thread(target=_end_and_settle, args=(worker, grace, running, why),
-                                 name=f"IsolatedPool worker {worker.pid} ending", daemon=True)
-        self.enders = [t for t in self.enders if t.is_alive()]
-        self.enders.append(ender)
-        ender.start()
-
-    def _spawn(self) -> None:
-        """Start a worker (outside the lock: a fork takes a while), then dispatch again."""
-        with self.lock:
-            inherited = (self.wake_r, self.wake_w, self.poller.fileno(),
-                         *(fd for w in self.workers.values() for fd in w.fds()))
-        try:
-            worker = spawn_worker(self.settings.setup, inherited)
-        except ForkError as error:
-            self._fork_failed(error)
-            return
-        with self.lock:
-            self.workers[worker.reply_fd] = worker
-            self.poller.register(worker.reply_fd, select.EPOLLIN)
-            if worker.pidfd is not None:
-                self.exits[worker.pidfd] = worker
-                self.poller.register(worker.pidfd, select.EPOLLIN)
-            self._wake()  # dispatch again, in the next round
-
-    def _fork_failed(self, error: ForkError) -> None:
-        """No worker could start: with none running, nobody will take the next task, so
-        it fails with the ForkError; else the running ones carry on."""
-        with self.lock:
-            item = self.pending.popleft() if self.pending and not self.workers else None
-        if item is not None and (item.running or item.future.set_running_or_notify_cancel()):
-            item.future.set_exception(error)
-
     def _finished(self) -> bool:
         """Closing: once nothing is queued, retire the workers as they become idle; done
         when all of them are gone."""
@@ -336,13 +277,24 @@ class Manager(Dispatch):
         return not self.workers
 
     def _break(self, error: BaseException) -> None:
-        """This thread failed (a bug): every future it holds fails, every worker ends."""
+        """This thread failed (a bug): every future it holds fails (those answered already
+        get their answers), every worker ends, and none of their descriptors stays open
+        (`end_worker` closes the pipes and pidfd; the eventfd is the pool's own)."""
         with self.lock:
             self.broken = error
             items = list(self.pending)
             self.pending.clear()
             workers = list(self.workers.values())
             self.workers.clear()
+            self.exits.clear()
+            for worker in workers:
+                release_wakeup(worker)
+            settled, self.settled = self.settled, []
+            unstarted, self.unstarted = self.unstarted, []
+        for item, message in settled:  # answered before the failure
+            settle(item, message)
+        for ender in unstarted:
+            ender.run()
         for worker in workers:
             items += worker.tasks
             end_worker(worker, self.settings.grace)
@@ -368,22 +320,3 @@ def _poll_spinning_first(poller: select.poll, timeout: float | None) -> list[tup
         left = None if timeout is None else max(0.0, timeout - SPIN)
         ready = poller.poll(None if left is None else math.ceil(left * 1000))
     return ready
-
-
-def _end_and_settle(worker: PoolWorker, grace: float, running: Item | None, why: str) -> None:
-    """The body of an ender thread: end the worker; fail its running task, if any."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, _ALL_SIGNALS)
-    try:
-        status, killed = end_worker(worker, grace)
-    except BaseException as error:
-        if running is not None:
-            running.future.set_exception(error)
-        raise
-    if running is None:
-        return
-    if why == "timed out":
-        timeout = running.timeout or 0.0
-        running.future.set_exception(
-            WorkerTimeout.after(timeout, pid=worker.pid, grace=grace, killed=killed))
-    else:
-        running.future.set_exception(WorkerCrashed.from_wait_status(worker.pid, status))
