@@ -47,3 +47,27 @@ def online_params(api: FakeCloudReactor, task: str, **settings: Any) -> ProcWrap
     for name, value in settings.items():
         setattr(params, name, value)
     return params
+
+
+@contextmanager
+def nothing_left_behind() -> Iterator[None]:
+    """Around a test: no new file descriptor, child process (not even a zombie) or thread
+    after it. run_isolated's keeper (one per caller, for its whole life) is started first:
+    it is no leftover. Threads older than the test may end meanwhile."""
+    import gc
+    import threading
+
+    import psutil
+
+    from helpers import procs
+
+    def children() -> set[int]:
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+
+    procs.keeper_started()
+    fds, before, threads = set(os.listdir("/proc/self/fd")), children(), set(threading.enumerate())
+    yield
+    gc.collect()
+    assert children() - before == set()
+    assert set(os.listdir("/proc/self/fd")) - fds == set()
+    assert set(threading.enumerate()) - threads == set()

@@ -12,7 +12,6 @@ Every test checks that no descriptor, child process or thread is left behind.
 
 from __future__ import annotations
 
-import gc
 import os
 import select
 import signal
@@ -20,11 +19,11 @@ import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import psutil
 import pytest
 
 from helpers import procs
 from helpers.bounds import EVENT_TIMEOUT
+from helpers.embedded import nothing_left_behind
 from pwsup.config.numbers import MAX_SECONDS as CLI_MAX_SECONDS
 from pwsup.embedded import handle
 from pwsup.embedded.handle import MAX_SECONDS
@@ -37,19 +36,10 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(autouse=True)
-def nothing_left_behind() -> Iterator[None]:
-    procs.keeper_started()
-    fds, children = set(os.listdir("/proc/self/fd")), _children()
-    threads = set(threading.enumerate())
-    yield
-    gc.collect()
-    assert _children() - children == set()
-    assert set(os.listdir("/proc/self/fd")) - fds == set()
-    assert set(threading.enumerate()) - threads == set()
+def _nothing_left_behind() -> Iterator[None]:
+    with nothing_left_behind():
+        yield
 
-
-def _children() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
 @pytest.fixture

@@ -12,17 +12,16 @@ Every test checks that no descriptor, child process or thread is left behind.
 from __future__ import annotations
 
 import concurrent.futures
-import gc
 import os
 import pickle
 import threading
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import psutil
 import pytest
 
 from helpers import procs
 from helpers.bounds import EVENT_TIMEOUT
+from helpers.embedded import nothing_left_behind
 from pwsup.embedded import frames
 from pwsup.embedded.isolated import run_isolated
 from pwsup.embedded.pool import IsolatedPool
@@ -38,19 +37,10 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(autouse=True)
-def nothing_left_behind() -> Iterator[None]:
-    procs.keeper_started()
-    fds, children = set(os.listdir("/proc/self/fd")), _children()
-    threads = set(threading.enumerate())
-    yield
-    gc.collect()
-    assert _children() - children == set()
-    assert set(os.listdir("/proc/self/fd")) - fds == set()
-    assert set(threading.enumerate()) - threads == set()
+def _nothing_left_behind() -> Iterator[None]:
+    with nothing_left_behind():
+        yield
 
-
-def _children() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
 class Abort(BaseException):

@@ -28,6 +28,7 @@ import pytest
 
 from helpers import procs
 from helpers.bounds import EVENT_TIMEOUT, SLACK
+from helpers.embedded import nothing_left_behind
 from pwsup.embedded.pool import IsolatedPool, PoolFuture
 from pwsup.errors import (
     ArgumentsNotPicklable,
@@ -57,16 +58,9 @@ def child_pids() -> set[int]:
 
 
 @pytest.fixture(autouse=True)
-def nothing_left_behind() -> Iterator[None]:
-    """Every test: no new file descriptor, child process (not even a zombie) or thread.
-    The keeper (one per caller, for its whole life) is started first: it is no leftover."""
-    procs.keeper_started()
-    fds, children, threads = open_fds(), child_pids(), set(threading.enumerate())
-    yield
-    gc.collect()
-    assert child_pids() - children == set()
-    assert open_fds() - fds == set()
-    assert set(threading.enumerate()) - threads == set()  # older ones may end meanwhile
+def _nothing_left_behind() -> Iterator[None]:
+    with nothing_left_behind():
+        yield
 
 
 @contextmanager
