@@ -71,3 +71,10 @@ def nothing_left_behind() -> Iterator[None]:
     assert children() - before == set()
     assert set(os.listdir("/proc/self/fd")) - fds == set()
     assert set(threading.enumerate()) - threads == set()
+
+
+def sleeps_in_poll(native_id: int) -> bool:
+    """Whether this process's thread `native_id` sleeps in poll() or select() (its wchan):
+    the event a test awaits before it acts on a thread that must already be waiting."""
+    with open(f"/proc/self/task/{native_id}/wchan") as f:
+        return "poll" in f.read()

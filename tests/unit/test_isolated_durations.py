@@ -23,7 +23,7 @@ import pytest
 
 from helpers import procs
 from helpers.bounds import EVENT_TIMEOUT
-from helpers.embedded import nothing_left_behind
+from helpers.embedded import nothing_left_behind, sleeps_in_poll
 from pwsup.config.numbers import MAX_SECONDS as CLI_MAX_SECONDS
 from pwsup.embedded import handle
 from pwsup.embedded.handle import MAX_SECONDS
@@ -92,10 +92,7 @@ def pause(report_w: int, release_r: int) -> None:
 def sleeping_in_poll(thread: Callable[[], int | None]) -> bool:
     """Whether the thread (its native id, once it exists) sleeps in poll() or select()."""
     native_id = thread()
-    if native_id is None:
-        return False
-    with open(f"/proc/self/task/{native_id}/wchan") as f:
-        return "poll" in f.read()
+    return native_id is not None and sleeps_in_poll(native_id)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ import pytest
 
 from helpers import procs
 from helpers.bounds import EVENT_TIMEOUT
-from helpers.embedded import nothing_left_behind
+from helpers.embedded import nothing_left_behind, sleeps_in_poll
 from pwsup.embedded import frames
 from pwsup.embedded.isolated import run_isolated
 from pwsup.embedded.pool import IsolatedPool
@@ -190,11 +190,6 @@ def test_pool_unpickling_that_raises_fails_only_its_future(
         assert pool.submit(add, 2, 3).result(EVENT_TIMEOUT) == 5
 
 
-def _sleeping_in_poll(native_id: int) -> bool:
-    with open(f"/proc/self/task/{native_id}/wchan") as f:
-        return "poll" in f.read()
-
-
 def test_pool_keyboard_interrupt_while_the_main_thread_unpickles() -> None:
     """The main thread waits in result() on the worker's reply pipe and unpickles the
     answer itself: a KeyboardInterrupt there may be a Ctrl-C, so result() raises it, once
@@ -211,7 +206,7 @@ def test_pool_keyboard_interrupt_while_the_main_thread_unpickles() -> None:
 
             def release() -> None:  # once the main thread sleeps on the reply pipe
                 try:
-                    procs.wait_until(lambda: _sleeping_in_poll(main), EVENT_TIMEOUT,
+                    procs.wait_until(lambda: sleeps_in_poll(main), EVENT_TIMEOUT,
                                      "the main thread waiting in result()")
                 finally:
                     os.write(w, b"x")
