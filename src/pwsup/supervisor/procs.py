@@ -262,10 +262,12 @@ def wait_reaped(pid: int, timeout: float) -> int | None:
     reaped."""
     import time
 
+    from pwsup.util.rawsignal import HeldInterrupt
     from pwsup.util.waiting import wait
 
-    pidfd = pidfd_open(pid)
-    deadline = time.monotonic() + timeout
+    with HeldInterrupt():  # no Ctrl-C between the open and the `try` that closes it
+        pidfd = pidfd_open(pid)
+        deadline = time.monotonic() + timeout
     try:
         while True:
             try:

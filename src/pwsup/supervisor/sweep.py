@@ -15,7 +15,7 @@ import os
 import time
 
 from pwsup.supervisor import procs
-from pwsup.util.rawsignal import signal
+from pwsup.util.rawsignal import HeldInterrupt, signal
 from pwsup.util.waiting import wait
 
 RESCAN = 0.05
@@ -77,9 +77,10 @@ class Sweep:
         while True:
             for pid in self._find():
                 procs.signal_pidfd(self.tracked[pid], signum)
-            for pid, fd in list(self.tracked.items()):
-                if procs.exited(fd):
-                    procs.close_quietly(self.tracked.pop(pid))
+            with HeldInterrupt():
+                for pid, fd in list(self.tracked.items()):
+                    if procs.exited(fd):
+                        procs.close_quietly(self.tracked.pop(pid))
             if not self.tracked:
                 return True
             left = deadline - time.monotonic()
@@ -89,7 +90,12 @@ class Sweep:
 
     def _find(self) -> list[int]:
         """Claim (pidfd) the group's live members and the cookie's holders not yet
-        tracked; return their pids."""
+        tracked; return their pids. A Ctrl-C waits until every descriptor opened is either
+        tracked or closed."""
+        with HeldInterrupt():
+            return self._find_now()
+
+    def _find_now(self) -> list[int]:
         candidates: list[tuple[int, str | None]] = []
         if self.group is not None and procs.send_signal(self.group, 0, group=True):
             candidates += [(pid, None) for pid in procs.group_members(self.group)]
@@ -118,6 +124,7 @@ class Sweep:
         return None
 
     def close(self) -> None:
-        for fd in self.tracked.values():
-            procs.close_quietly(fd)
-        self.tracked.clear()
+        with HeldInterrupt():
+            for fd in self.tracked.values():
+                procs.close_quietly(fd)
+            self.tracked.clear()
